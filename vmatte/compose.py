@@ -1,0 +1,177 @@
+"""Alpha maths: what each output role is made of, and the backgrounds for composites.
+
+All tensors are [1,C,H,W] float 0..1 on the engine's device. Alpha is straight (not premultiplied);
+the colour is the network's predicted foreground, so edges carry no trace of the old background.
+"""
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch.nn import functional as F
+
+from .engine import Matte
+from .errors import VmatteError
+
+ROLES = ("rgba", "matte", "composite", "foreground")
+LAYOUT = {"rgba": "rgba", "matte": "gray", "composite": "rgb", "foreground": "rgb"}
+
+COLOURS = {
+    "black": (0, 0, 0), "white": (255, 255, 255), "green": (0, 177, 64), "blue": (0, 71, 187),
+    "red": (255, 0, 0), "gray": (128, 128, 128), "grey": (128, 128, 128), "magenta": (255, 0, 255),
+}
+
+
+class Background(Protocol):
+    def render(self, m: Matte, index: int) -> torch.Tensor:
+        """The background for frame `index`, [1,3,H,W] 0..1, the size of m.src."""
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur, sigma in pixels of `x`; large sigmas run on a reduced copy."""
+    if sigma <= 0:
+        return x
+    h, w = x.shape[-2:]
+    step = max(1, int(sigma // 4))
+    if step > 1:
+        x = F.interpolate(x, size=(max(1, h // step), max(1, w // step)), mode="area")
+        sigma = sigma / step
+    r = max(1, math.ceil(3 * sigma))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, device=x.device, dtype=torch.float32) / sigma) ** 2)
+    k = (k / k.sum()).to(x.dtype)
+    c = x.shape[1]
+    pad_h, pad_w = min(r, x.shape[-2] - 1), min(r, x.shape[-1] - 1)
+    if pad_h < r or pad_w < r:  # tiny images: reflect cannot pad more than the size
+        x = F.pad(x, (r, r, r, r), mode="replicate")
+    else:
+        x = F.pad(x, (r, r, r, r), mode="reflect")
+    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    x = F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    if step > 1:
+        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+    return x
+
+
+class BlurBackground:
+    """The source blurred using background pixels only (normalised convolution), so no halo.
+
+    sigma is the Gaussian sigma in output pixels.
+    """
+
+    def __init__(self, sigma: float = 20.0) -> None:
+        self.sigma = sigma
+
+    def render(self, m: Matte, index: int) -> torch.Tensor:
+        weight = 1.0 - m.pha
+        num = gaussian_blur(m.src * weight, self.sigma)
+        den = gaussian_blur(weight, self.sigma)
+        plain = gaussian_blur(m.src, self.sigma)
+        # Deep inside the person no background pixel is near: fall back to the plain blur there
+        # (those pixels are covered by the person anyway).
+        trust = (den / 1e-2).clamp(0, 1)
+        return trust * num / den.clamp_min(1e-6) + (1 - trust) * plain
+
+
+class ColourBackground:
+    def __init__(self, rgb: tuple[int, int, int]) -> None:
+        self.rgb = rgb
+
+    def render(self, m: Matte, index: int) -> torch.Tensor:
+        c = torch.tensor(self.rgb, device=m.src.device, dtype=m.src.dtype).view(1, 3, 1, 1) / 255
+        return c.expand_as(m.src)
+
+
+def fit_to(img: torch.Tensor, h: int, w: int, mode: str = "fill") -> torch.Tensor:
+    """Scale [1,3,h0,w0] to cover (fill, cropping the overflow) or fit inside (fit, black bars) h x w pixels."""
+    h0, w0 = img.shape[-2:]
+    s = max(h / h0, w / w0) if mode == "fill" else min(h / h0, w / w0)
+    nh, nw = max(1, round(h0 * s)), max(1, round(w0 * s))
+    img = F.interpolate(img, size=(nh, nw), mode="bilinear", align_corners=False, antialias=s < 1)
+    if mode == "fill":
+        top, left = (nh - h) // 2, (nw - w) // 2
+        return img[:, :, top:top + h, left:left + w]
+    out = torch.zeros(1, 3, h, w, dtype=img.dtype, device=img.device)
+    top, left = (h - nh) // 2, (w - nw) // 2
+    out[:, :, top:top + nh, left:left + nw] = img
+    return out
+
+
+class ImageBackground:
+    def __init__(self, path: Path, mode: str = "fill") -> None:
+        from .io.images import read_image
+
+        self.image = read_image(path)
+        self.mode = mode
+        self._cache: torch.Tensor | None = None
+
+    def render(self, m: Matte, index: int) -> torch.Tensor:
+        from .pixels import to_tensor
+
+        h, w = m.src.shape[-2:]
+        if self._cache is None or self._cache.shape[-2:] != (h, w) or self._cache.device != m.src.device:
+            self._cache = fit_to(to_tensor(self.image, m.src.device, m.src.dtype), h, w, self.mode)
+        return self._cache
+
+
+class VideoBackground:
+    """A video played in a loop behind the subject, one background frame per output frame."""
+
+    def __init__(self, path: Path, mode: str = "fill") -> None:
+        from .io.video_source import VideoFileSource
+
+        self.path, self.mode = path, mode
+        VideoFileSource(path).close()  # fail now, with a clear message, if it is not a video
+        self._frames = self._loop()
+
+    def _loop(self):
+        from .io.video_source import VideoFileSource
+
+        while True:
+            with VideoFileSource(self.path) as src:
+                yield from src
+
+    def render(self, m: Matte, index: int) -> torch.Tensor:
+        from .pixels import to_tensor
+
+        h, w = m.src.shape[-2:]
+        img = next(self._frames).image
+        return fit_to(to_tensor(img, m.src.device, m.src.dtype), h, w, self.mode)
+
+
+def parse_background(spec: str) -> Background:
+    """'blur[:sigma]', a colour name or #rrggbb, an image file, or a video file (looped)."""
+    s = spec.strip()
+    if s == "blur" or s.startswith("blur:"):
+        try:
+            sigma = float(s[5:]) if ":" in s else 20.0
+        except ValueError:
+            raise VmatteError(f"background {spec!r}: blur strength must be a number, e.g. blur:20") from None
+        return BlurBackground(sigma)
+    if re.fullmatch(r"#?[0-9a-fA-F]{6}", s) and not Path(s).exists():
+        h = s.lstrip("#")
+        return ColourBackground((int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)))
+    if s.lower() in COLOURS:
+        return ColourBackground(COLOURS[s.lower()])
+    p = Path(s)
+    if not p.exists():
+        raise VmatteError(f"background {spec!r} is not a colour, blur[:sigma] or an existing file")
+    from .io.images import IMAGE_EXTS
+
+    return ImageBackground(p) if p.suffix.lower() in IMAGE_EXTS else VideoBackground(p)
+
+
+def render(role: str, m: Matte, background: Background | None, index: int) -> torch.Tensor:
+    """The tensor an output role is made of: rgba [1,4], matte [1,1], composite/foreground [1,3]."""
+    if role == "rgba":
+        return torch.cat([m.fgr, m.pha], 1)
+    if role == "matte":
+        return m.pha
+    if role == "foreground":
+        return m.fgr
+    if role == "composite":
+        bg = background.render(m, index) if background is not None else ColourBackground((0, 0, 0)).render(m, index)
+        return m.fgr * m.pha + bg * (1 - m.pha)
+    raise ValueError(f"unknown role {role!r}")

@@ -1,0 +1,124 @@
+"""Image sequences: a folder of images or a printf pattern such as name_%06d.png."""
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import VmatteError
+from .atomic import temp_path_for
+from .frames import Frame, SourceInfo
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr"}
+PATTERN = re.compile(r"%0?(\d*)d")
+
+
+def is_pattern(path: str | Path) -> bool:
+    """True for printf-style sequence paths (name_%06d.png)."""
+    return bool(PATTERN.search(Path(path).name))
+
+
+def _files(spec: Path) -> list[Path]:
+    if spec.is_dir():
+        files = sorted(p for p in spec.iterdir() if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith("."))
+    else:
+        rx = re.compile("^" + PATTERN.sub(r"(\\d+)", re.escape(spec.name)) + "$")
+        parent = spec.parent if spec.parent.exists() else None
+        if parent is None:
+            return []
+        found = [(int(m.group(1)), p) for p in parent.iterdir() if (m := rx.match(p.name))]
+        files = [p for _, p in sorted(found)]
+    return files
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Any image -> HxWx3 RGB, uint8 or uint16 (alpha dropped, gray expanded)."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise VmatteError(f"{path} is not an image OpenCV can read; check the file")
+    if img.dtype not in (np.uint8, np.uint16):
+        img = (np.clip(img, 0, 1) * 65535).astype(np.uint16)
+    if img.ndim == 2:
+        img = img[:, :, None].repeat(3, 2)
+    elif img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    else:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return img
+
+
+class ImageSequenceSource:
+    """Frames from a folder (sorted by name) or a %0Nd pattern, at `fps` frames per second."""
+
+    def __init__(self, spec: str | Path, fps: float | Fraction = 25) -> None:
+        self.path = Path(spec)
+        self.files = _files(self.path)
+        if not self.files:
+            raise VmatteError(f"{self.path}: no images found; give a folder of images or a pattern like name_%06d.png")
+        first = read_image(self.files[0])
+        self._first = first
+        rate = Fraction(fps).limit_denominator(1001000)
+        bits = 16 if first.dtype == np.uint16 else 8
+        self.info = SourceInfo(self.path, first.shape[1], first.shape[0], rate, 1 / rate, len(self.files), bits)
+
+    def __iter__(self) -> Iterator[Frame]:
+        for i, f in enumerate(self.files):
+            img = self._first if i == 0 else read_image(f)
+            yield Frame(img, i, self.info.time_base, i)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> ImageSequenceSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ImageSequenceWriter:
+    """Writes numbered PNGs (from 0) into a hidden folder; `close()` moves them into place.
+
+    `path` is a pattern (out/name_%06d.png) or a folder (out/ -> out/frame_%06d.png).
+    """
+
+    def __init__(self, path: str | Path, layout: str, bits: int = 8) -> None:
+        path = Path(path)
+        if not is_pattern(path):
+            path = path / "frame_%06d.png"
+        if path.suffix.lower() != ".png":
+            raise VmatteError(f"{path}: image sequences are written as PNG; use a name like name_%06d.png")
+        self.pattern, self.layout, self.bits = path, layout, bits
+        self.folder = path.parent
+        if not self.folder.exists():
+            try:
+                self.folder.mkdir(parents=True)
+            except OSError as e:
+                raise VmatteError(f"cannot create {self.folder}: {e.strerror}; pick a writable folder") from None
+        self.tmp = temp_path_for(self.folder / path.stem.replace("%", "_"), folder=True)
+        self.count = 0
+
+    def write(self, image: np.ndarray, pts: int) -> None:
+        """Write one HxWxC array (layout and depth as `self.layout`, `self.bits`) as the next frame."""
+        if self.layout == "rgba":
+            image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
+        elif self.layout == "rgb":
+            image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        name = self.pattern.name % self.count
+        if not cv2.imwrite(str(self.tmp / name), image, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+            raise VmatteError(f"could not write {self.tmp / name}; check free space")
+        self.count += 1
+
+    def close(self) -> None:
+        for i in range(self.count):
+            name = self.pattern.name % i
+            (self.tmp / name).replace(self.folder / name)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)

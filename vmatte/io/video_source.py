@@ -1,0 +1,122 @@
+"""Video files (anything FFmpeg reads), decoded with PyAV."""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..errors import VmatteError
+from .frames import Frame, SourceInfo
+
+
+def _rotate(image: np.ndarray, degrees: int) -> np.ndarray:
+    """Apply a display-matrix rotation (degrees counter-clockwise, as FFmpeg reports it)."""
+    turns = (round(degrees / 90)) % 4
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+
+
+def open_container(path: Path) -> av.container.InputContainer:
+    """Open `path` with PyAV, turning every failure into a one-line VmatteError."""
+    if not path.exists():
+        raise VmatteError(f"{path} does not exist; check the path")
+    if path.is_dir():
+        raise VmatteError(f"{path} is a folder; give a video file, or an image folder with --fps")
+    if path.stat().st_size == 0:
+        raise VmatteError(f"{path} is empty (0 bytes); give a complete video file")
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except av.error.FFmpegError as e:
+        raise VmatteError(f"{path} is not a video FFmpeg can read ({e.strerror or type(e).__name__}); "
+                          "check that the file is complete") from None
+
+
+class VideoFileSource:
+    """Decodes the first video stream of a file to RGB frames; a context manager."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.container = open_container(self.path)
+        try:
+            self.info = self._probe()
+        except BaseException:
+            self.container.close()
+            raise
+
+    def _probe(self) -> SourceInfo:
+        c = self.container
+        if not c.streams.video:
+            kind = "audio-only" if c.streams.audio else "without a video stream"
+            raise VmatteError(f"{self.path} is {kind}; give a file with a video stream")
+        v = c.streams.video[0]
+        v.thread_type = "AUTO"
+        fmt = v.codec_context.format
+        bits = max((comp.bits for comp in fmt.components), default=8) if fmt else 8
+        fps = v.average_rate or v.guessed_rate or Fraction(25)
+        tc = v.metadata.get("timecode") or c.metadata.get("timecode")
+        if tc is None:
+            for s in c.streams.data:
+                tc = s.metadata.get("timecode") or tc
+        starts = [s.start_time * s.time_base for s in (v, *c.streams.audio[:1])
+                  if s.start_time is not None and s.time_base]
+        expected = v.frames or None
+        if expected is None and v.duration and v.time_base:
+            expected = round(float(v.duration * v.time_base * fps))
+        self._first = self._peek()
+        h, w = self._first.image.shape[:2]
+        return SourceInfo(self.path, w, h, Fraction(fps), Fraction(v.time_base), expected, bits, tc,
+                          bool(c.streams.audio), float(min(starts)) if starts else 0.0)
+
+    def _decode(self) -> Iterator[Frame]:
+        v = self.container.streams.video[0]
+        fmt = v.codec_context.format
+        deep = fmt is not None and max((comp.bits for comp in fmt.components), default=8) > 8
+        tb = Fraction(v.time_base)
+        try:
+            for i, f in enumerate(self.container.decode(v)):
+                img = f.to_ndarray(format="rgb48le" if deep else "rgb24")
+                img = _rotate(img, getattr(f, "rotation", 0) or 0)
+                pts = f.pts if f.pts is not None else i
+                yield Frame(img, pts, tb, i)
+        except av.error.FFmpegError as e:
+            raise VmatteError(f"{self.path} is damaged: decoding stopped ({e.strerror or type(e).__name__}); "
+                              "re-export or repair the file") from None
+
+    def _peek(self) -> Frame:
+        self._frames = self._decode()
+        try:
+            return next(self._frames)
+        except StopIteration:
+            raise VmatteError(f"{self.path} has a video stream but no decodable frames; "
+                              "the file is probably truncated") from None
+
+    def __iter__(self) -> Iterator[Frame]:
+        info = self.info
+        offset = round(info.start_offset / info.time_base) if info.time_base else 0
+        n = 0
+        last_t = 0.0
+        for fr in itertools.chain([self._first], self._frames):
+            fr.pts -= offset
+            last_t = float(fr.pts * fr.time_base)
+            n += 1
+            yield fr
+        self._check_complete(n, last_t)
+
+    def _check_complete(self, n: int, last_t: float) -> None:
+        """Refuse a file that ends well before what its header promised (a cut-off download)."""
+        info = self.info
+        if info.frames and n < info.frames * 0.98 - 1:
+            raise VmatteError(f"{self.path} is truncated: {n} of {info.frames} frames decode "
+                              f"(ends at {last_t:.2f} s); re-export or re-download it")
+
+    def close(self) -> None:
+        self.container.close()
+
+    def __enter__(self) -> VideoFileSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,222 @@
+"""Video files written with PyAV: ProRes 4444, VP9 with alpha, FFV1, H.264; audio copied alongside."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..errors import VmatteError
+from .atomic import commit, temp_path_for
+from .frames import SourceInfo
+
+CONTAINERS = {".mov": "mov", ".mp4": "mp4", ".m4v": "mp4", ".mkv": "matroska", ".webm": "webm"}
+# Audio codecs each container takes as they are; anything else is transcoded (to AUDIO_TRANSCODE).
+AUDIO_COPY = {
+    "mov": {"aac", "alac", "mp3", "ac3", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_f32le"},
+    "mp4": {"aac", "alac", "mp3", "ac3", "eac3", "opus", "flac"},
+    "webm": {"opus", "vorbis"},
+    "matroska": None,  # takes everything
+}
+AUDIO_TRANSCODE = {"mov": "aac", "mp4": "aac", "webm": "libopus", "matroska": "aac"}
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How one output is encoded: codec, its pixel format, options, and the layout fed to it."""
+
+    codec: str
+    pix_fmt: str
+    layout: str  # "rgba", "rgb" or "gray": what the compositor hands over
+    bits: int  # 8 or 16: depth of the arrays handed over
+    options: dict[str, str] = field(default_factory=dict)
+    codec_tag: str | None = None
+
+
+def prores_4444(encoder: str = "aw") -> Encoding:
+    """ProRes 4444 with a 16-bit-precision alpha, straight (not premultiplied)."""
+    if encoder == "aw":
+        return Encoding("prores_aw", "yuva444p10le", "rgba", 16, {"profile": "4", "alpha_bits": "16"}, "ap4h")
+    if encoder == "ks":
+        return Encoding("prores_ks", "yuva444p10le", "rgba", 16, {"profile": "4444", "alpha_bits": "16"}, "ap4h")
+    raise VmatteError(f"unknown ProRes encoder {encoder!r}; use aw or ks")
+
+
+def encoding_for(path: Path, layout: str, *, prores_encoder: str = "aw", crf: int = 18) -> Encoding:
+    """Pick the codec for an output role ('rgba', 'rgb' or 'gray') from the file extension."""
+    ext = path.suffix.lower()
+    if ext not in CONTAINERS:
+        raise VmatteError(f"{path}: unknown output type {ext or '(none)'!r}; use one of "
+                          f"{', '.join(sorted(CONTAINERS))} or a %06d.png pattern")
+    if layout == "rgba":
+        if ext == ".mov":
+            return prores_4444(prores_encoder)
+        if ext == ".webm":
+            return Encoding("libvpx-vp9", "yuva420p", "rgba", 8,
+                            {"crf": str(crf), "b": "0", "deadline": "realtime", "cpu-used": "8",
+                             "row-mt": "1", "auto-alt-ref": "0"})
+        if ext == ".mkv":
+            return Encoding("ffv1", "gbrap16le", "rgba", 16, {"level": "3", "slices": "4"})
+    elif layout == "gray":
+        if ext == ".mkv":
+            return Encoding("ffv1", "gray16le", "gray", 16, {"level": "3", "slices": "4"})
+    elif layout == "rgb":
+        if ext in (".mp4", ".m4v", ".mkv"):
+            return Encoding("libx264", "yuv420p", "rgb", 8, {"crf": str(crf), "preset": "veryfast"})
+        if ext == ".mov":
+            return Encoding("prores_aw", "yuv422p10le", "rgb", 16, {"profile": "3"}, "apch")
+        if ext == ".webm":
+            return Encoding("libvpx-vp9", "yuv420p", "rgb", 8,
+                            {"crf": str(crf), "b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"})
+    allowed = {"rgba": ".mov .webm .mkv", "gray": ".mkv", "rgb": ".mp4 .mkv .mov .webm"}[layout]
+    raise VmatteError(f"{path}: {ext} cannot hold this output; use {allowed} or a %06d.png pattern")
+
+
+INPUT_FORMAT = {("rgba", 16): "rgba64le", ("rgba", 8): "rgba", ("rgb", 16): "rgb48le", ("rgb", 8): "rgb24",
+                ("gray", 16): "gray16le", ("gray", 8): "gray"}
+
+
+class VideoWriter:
+    """Writes frames to a video file under a temporary name; `close()` renames it into place.
+
+    Video timestamps are the source's (same time base), so frame count, rate and VFR timing are kept.
+    With `audio=True` the source's first audio stream is copied, or transcoded where the container
+    cannot hold it, interleaved with the video as it is written.
+    """
+
+    def __init__(self, path: str | Path, enc: Encoding, info: SourceInfo, audio: bool = True) -> None:
+        self.path = Path(path)
+        self.enc = enc
+        self.layout, self.bits = enc.layout, enc.bits
+        fmt = CONTAINERS[self.path.suffix.lower()]
+        self.tmp = temp_path_for(self.path)
+        try:
+            self.out = av.open(str(self.tmp), "w", format=fmt)
+        except av.error.FFmpegError as e:
+            self.tmp.unlink(missing_ok=True)
+            raise VmatteError(f"cannot write {self.path}: {e.strerror}") from None
+        try:
+            self._setup_video(info, fmt)
+            self.audio = _AudioPump(info, self.out, fmt) if audio and info.audio else None
+        except BaseException:
+            self.abort()
+            raise
+
+    def _setup_video(self, info: SourceInfo, fmt: str) -> None:
+        enc = self.enc
+        s = self.out.add_stream(enc.codec, rate=info.fps, options=dict(enc.options))
+        s.width, s.height, s.pix_fmt = info.width, info.height, enc.pix_fmt
+        s.time_base = info.time_base
+        s.codec_context.time_base = info.time_base
+        s.thread_type = "AUTO"
+        if enc.codec_tag:
+            s.codec_tag = enc.codec_tag
+        if enc.layout != "gray" and enc.codec != "ffv1":
+            s.codec_context.colorspace = 1  # BT.709 matrix, tagged so editors read it back the same way
+            s.codec_context.color_primaries = 1
+            s.codec_context.color_trc = 1
+        if info.timecode and fmt in ("mov", "mp4"):
+            s.metadata["timecode"] = info.timecode
+            self.out.metadata["timecode"] = info.timecode
+        self.video = s
+        self.time_base = info.time_base
+        self._yuv = enc.pix_fmt.startswith("yuv")
+
+    def write(self, image: np.ndarray, pts: int) -> None:
+        """Encode one HxWxC array (layout and depth as `self.layout`, `self.bits`) at `pts` (source time base)."""
+        frame = av.VideoFrame.from_ndarray(image, format=INPUT_FORMAT[(self.layout, self.bits)])
+        if self._yuv:
+            frame = frame.reformat(format=self.enc.pix_fmt, dst_colorspace="itu709")
+        frame.pts = pts
+        frame.time_base = self.time_base
+        if self.audio:
+            self.audio.pump_until(float(pts * self.time_base))
+        for packet in self.video.encode(frame):
+            self.out.mux(packet)
+
+    def close(self) -> None:
+        """Flush, finish the audio, and rename the file into place."""
+        for packet in self.video.encode(None):
+            self.out.mux(packet)
+        if self.audio:
+            self.audio.finish()
+        self.out.close()
+        commit(self.tmp, self.path)
+
+    def abort(self) -> None:
+        """Drop the partial file."""
+        try:
+            self.out.close()
+        except Exception:  # the container may be half set up; the file is deleted anyway
+            pass
+        self.tmp.unlink(missing_ok=True)
+
+
+class _AudioPump:
+    """Copies (or transcodes) the source's first audio stream into `out`, in step with the video."""
+
+    def __init__(self, info: SourceInfo, out: av.container.OutputContainer, fmt: str) -> None:
+        self.src = av.open(str(info.path), metadata_errors="ignore")
+        a = self.src.streams.audio[0]
+        self.offset = info.start_offset
+        allowed = AUDIO_COPY[fmt]
+        self.copy = allowed is None or a.codec_context.name in allowed
+        if self.copy:
+            self.stream = out.add_stream_from_template(a)
+        else:
+            layout = a.codec_context.layout.name if a.codec_context.layout else "stereo"
+            self.stream = out.add_stream(AUDIO_TRANSCODE[fmt], rate=a.codec_context.sample_rate, layout=layout)
+            self.resampler = av.AudioResampler(format=self.stream.codec_context.format.name,
+                                               layout=layout, rate=a.codec_context.sample_rate)
+        self.out = out
+        self.packets = self.src.demux(a)
+        self.pending = None
+        self.tb = a.time_base
+        self.shift = round(self.offset / a.time_base) if a.time_base else 0
+
+    def _next(self) -> av.Packet | None:
+        for p in self.packets:
+            if p.dts is not None or p.pts is not None:
+                return p
+        return None
+
+    def pump_until(self, t: float) -> None:
+        """Write audio packets that start before `t` seconds (output time)."""
+        while True:
+            p = self.pending or self._next()
+            self.pending = None
+            if p is None:
+                return
+            start = float(((p.pts if p.pts is not None else p.dts) - self.shift) * self.tb)
+            if start > t:
+                self.pending = p
+                return
+            self._write(p)
+
+    def _write(self, p: av.Packet) -> None:
+        if p.pts is not None:
+            p.pts -= self.shift
+        if p.dts is not None:
+            p.dts -= self.shift
+        if (p.pts if p.pts is not None else p.dts) < 0:
+            return  # audio before the first video frame
+        if self.copy:
+            p.stream = self.stream
+            self.out.mux(p)
+            return
+        for frame in p.decode():
+            frame.pts = None
+            for rf in self.resampler.resample(frame):
+                for q in self.stream.encode(rf):
+                    self.out.mux(q)
+
+    def finish(self) -> None:
+        self.pump_until(float("inf"))
+        if not self.copy:
+            for rf in self.resampler.resample(None):
+                for q in self.stream.encode(rf):
+                    self.out.mux(q)
+            for q in self.stream.encode(None):
+                self.out.mux(q)
+        self.src.close()

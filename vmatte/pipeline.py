@@ -1,0 +1,170 @@
+"""Runs source -> engine -> compositor -> sinks, with decode and encode on their own threads.
+
+Bounded queues join the stages, so decode, the network and encode overlap and memory stays flat
+however long the clip. Any stage's error stops the others and is re-raised in the caller.
+"""
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from .compose import Background, render
+from .engine import Matter
+from .io.frames import Frame
+from .pixels import to_array
+
+_END = object()
+
+
+class Sink(Protocol):
+    """Where frames go. `layout` ('rgba', 'rgb', 'gray') and `bits` (8/16) say what write() takes."""
+
+    layout: str
+    bits: int
+
+    def write(self, image: np.ndarray, pts: int) -> None: ...
+    def close(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+@dataclass
+class Output:
+    """One requested output: which role (rgba, matte, composite, foreground) goes to which sink."""
+
+    role: str
+    sink: Sink
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent in each stage's own work (they overlap in wall time)."""
+
+    decode: float = 0.0
+    network: float = 0.0
+    compose: float = 0.0
+    encode: float = 0.0
+
+
+@dataclass
+class Summary:
+    """What a run did: frames, wall seconds, frames per second, and per-stage busy seconds."""
+
+    frames: int
+    seconds: float
+    fps: float
+    stages: StageTimes = field(default_factory=StageTimes)
+
+
+class _Worker(threading.Thread):
+    def __init__(self, target, name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self._target_fn = target
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._target_fn()
+        except BaseException as e:  # handed to the main thread, which re-raises it
+            self.error = e
+
+
+def _put(q: queue.Queue, item: object, stop: threading.Event, consumer: _Worker | None = None) -> bool:
+    while not stop.is_set() and (consumer is None or consumer.is_alive()):
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(q: queue.Queue, stop: threading.Event, other: _Worker | None = None) -> object:
+    while True:
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            if stop.is_set() or (other is not None and not other.is_alive() and q.empty()):
+                return _END
+
+
+def run(frames: Iterable[Frame], matter: Matter, outputs: list[Output], background: Background | None = None,
+        total: int | None = None, progress: bool = True, depth: int = 4) -> Summary:
+    """Matte every frame into every output. Never drops a frame. Sinks are closed by the caller."""
+    stop = threading.Event()
+    decoded: queue.Queue = queue.Queue(depth)
+    encoded: queue.Queue = queue.Queue(depth)
+    times = StageTimes()
+
+    def decode() -> None:
+        it: Iterator[Frame] = iter(frames)
+        while True:
+            t0 = time.perf_counter()
+            f = next(it, _END)
+            times.decode += time.perf_counter() - t0
+            if not _put(decoded, f, stop) or f is _END:
+                return
+
+    def encode() -> None:
+        while True:
+            item = _get(encoded, stop)
+            if item is _END:
+                return
+            pts, arrays = item
+            t0 = time.perf_counter()
+            for out, arr in zip(outputs, arrays):
+                out.sink.write(arr, pts)
+            times.encode += time.perf_counter() - t0
+
+    decoder, encoder = _Worker(decode, "vmatte-decode"), _Worker(encode, "vmatte-encode")
+    bar = _progress(total, progress)
+    start = time.perf_counter()
+    n = 0
+    decoder.start()
+    encoder.start()
+    try:
+        while True:
+            f = _get(decoded, stop, decoder)
+            if f is _END:
+                break
+            t0 = time.perf_counter()
+            m = matter(f.image)
+            t1 = time.perf_counter()
+            arrays = [to_array(render(o.role, m, background, f.index), o.sink.bits) for o in outputs]
+            times.network += t1 - t0
+            times.compose += time.perf_counter() - t1
+            if not _put(encoded, (f.pts, arrays), stop, encoder):
+                break
+            n += 1
+            if bar is not None:
+                bar.update(1)
+        _put(encoded, _END, stop, encoder)
+        encoder.join()
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        stop.set()
+        decoder.join(timeout=5)
+        encoder.join(timeout=30)
+        if bar is not None:
+            bar.close()
+    for w in (decoder, encoder):
+        if w.error is not None:
+            raise w.error
+    seconds = time.perf_counter() - start
+    return Summary(n, seconds, n / seconds if seconds > 0 else 0.0, times)
+
+
+def _progress(total: int | None, enabled: bool):
+    if not enabled or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", dynamic_ncols=True, leave=False)
