@@ -34,6 +34,15 @@ def open_container(path: Path) -> av.container.InputContainer:
                           "check that the file is complete") from None
 
 
+def _hms(text: str | None) -> float | None:
+    """'00:00:02.966000000' (Matroska's per-stream DURATION tag) -> seconds."""
+    try:
+        h, m, sec = (text or "").split(":")
+        return int(h) * 3600 + int(m) * 60 + float(sec)
+    except ValueError:
+        return None
+
+
 class VideoFileSource:
     """Decodes the first video stream of a file to RGB frames; a context manager."""
 
@@ -62,12 +71,11 @@ class VideoFileSource:
                 tc = s.metadata.get("timecode") or tc
         starts = [s.start_time * s.time_base for s in (v, *c.streams.audio[:1])
                   if s.start_time is not None and s.time_base]
-        expected = v.frames or None
-        if expected is None and v.duration and v.time_base:
-            expected = round(float(v.duration * v.time_base * fps))
+        seconds = float(v.duration * v.time_base) if v.duration and v.time_base else _hms(v.metadata.get("DURATION"))
         self._first = self._peek()
         h, w = self._first.image.shape[:2]
-        return SourceInfo(self.path, w, h, Fraction(fps), Fraction(v.time_base), expected, bits, tc,
+        self._seconds = seconds
+        return SourceInfo(self.path, w, h, Fraction(fps), Fraction(v.time_base), v.frames or None, bits, tc,
                           bool(c.streams.audio), float(min(starts)) if starts else 0.0)
 
     def _decode(self) -> Iterator[Frame]:
@@ -107,10 +115,14 @@ class VideoFileSource:
 
     def _check_complete(self, n: int, last_t: float) -> None:
         """Refuse a file that ends well before what its header promised (a cut-off download)."""
-        info = self.info
-        if info.frames and n < info.frames * 0.98 - 1:
-            raise VmatteError(f"{self.path} is truncated: {n} of {info.frames} frames decode "
-                              f"(ends at {last_t:.2f} s); re-export or re-download it")
+        info, seconds = self.info, self._seconds
+        short = info.frames and n < info.frames * 0.98 - 1
+        if not info.frames and seconds:  # no frame count (Matroska, WebM): compare times
+            short = last_t < seconds - max(1.0, 0.05 * seconds)
+        if short:
+            promised = f"{info.frames} frames" if info.frames else f"{seconds:.2f} s"
+            raise VmatteError(f"{self.path} is truncated: decoding ends at {last_t:.2f} s, frame {n}, "
+                              f"but its header promises {promised}; re-export or re-download it")
 
     def close(self) -> None:
         self.container.close()

@@ -1,7 +1,7 @@
 """Video files written with PyAV: ProRes 4444, VP9 with alpha, FFV1, H.264; audio copied alongside."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import av
@@ -73,6 +73,17 @@ def encoding_for(path: Path, layout: str, *, prores_encoder: str = "aw", crf: in
     raise VmatteError(f"{path}: {ext} cannot hold this output; use {allowed} or a %06d.png pattern")
 
 
+def fit_to_size(enc: Encoding, width: int, height: int) -> Encoding:
+    """Adjust for odd frame sizes, keeping every pixel: prores_aw needs an even width (prores_ks
+    does not), and 4:2:0 H.264 needs both sides even (4:4:4 does not)."""
+    if enc.codec == "prores_aw" and width % 2:
+        profile = {"4": "4444", "3": "3"}[enc.options["profile"]]
+        return replace(enc, codec="prores_ks", options={**enc.options, "profile": profile})
+    if enc.codec == "libx264" and enc.pix_fmt == "yuv420p" and (width % 2 or height % 2):
+        return replace(enc, pix_fmt="yuv444p")
+    return enc
+
+
 INPUT_FORMAT = {("rgba", 16): "rgba64le", ("rgba", 8): "rgba", ("rgb", 16): "rgb48le", ("rgb", 8): "rgb24",
                 ("gray", 16): "gray16le", ("gray", 8): "gray"}
 
@@ -87,7 +98,7 @@ class VideoWriter:
 
     def __init__(self, path: str | Path, enc: Encoding, info: SourceInfo, audio: bool = True) -> None:
         self.path = Path(path)
-        self.enc = enc
+        self.enc = enc = fit_to_size(enc, info.width, info.height)
         self.layout, self.bits = enc.layout, enc.bits
         fmt = CONTAINERS[self.path.suffix.lower()]
         self.tmp = temp_path_for(self.path)
@@ -99,6 +110,11 @@ class VideoWriter:
         try:
             self._setup_video(info, fmt)
             self.audio = _AudioPump(info, self.out, fmt) if audio and info.audio else None
+            self.video.codec_context.open()
+        except av.error.FFmpegError as e:
+            self.abort()
+            raise VmatteError(f"cannot encode {self.path} with {enc.codec} at {info.width}x{info.height} "
+                              f"({e.strerror}); try another output type") from None
         except BaseException:
             self.abort()
             raise
@@ -199,8 +215,6 @@ class _AudioPump:
             p.pts -= self.shift
         if p.dts is not None:
             p.dts -= self.shift
-        if (p.pts if p.pts is not None else p.dts) < 0:
-            return  # audio before the first video frame
         if self.copy:
             p.stream = self.stream
             self.out.mux(p)

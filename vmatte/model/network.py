@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from .decoder import LRASPP, Projection, RecurrentDecoder
 from .mobilenetv3 import MobileNetV3LargeEncoder
@@ -15,6 +14,29 @@ VARIANTS = {
     "mobilenetv3": (MobileNetV3LargeEncoder, 128, (80, 40, 32, 16)),
     "resnet50": (ResNet50Encoder, 256, (128, 64, 32, 16)),
 }
+
+def _taps(n_in: int, n_out: int, ratio: float, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Bilinear source indices and weights along one axis (half-pixel centres, edges clamped)."""
+    src = ((torch.arange(n_out, device=device, dtype=torch.float32) + 0.5) / ratio - 0.5).clamp_min(0)
+    i0 = src.floor().long().clamp_max(n_in - 1)
+    return i0, (i0 + 1).clamp_max(n_in - 1), src - i0
+
+
+def downsample(x: torch.Tensor, ratio: float) -> torch.Tensor:
+    """Bilinear resize of [N,C,H,W] by `ratio` to floor(H*ratio) x floor(W*ratio).
+
+    Same maths as F.interpolate(scale_factor=ratio, align_corners=False), but with source
+    coordinates computed as (i + 0.5) / ratio in float32, as the ONNX Resize of the official
+    export does; F.interpolate's multiply-by-reciprocal drifts by up to 2e-5 per pixel at 0.75.
+    """
+    h, w = x.shape[-2:]
+    oh, ow = max(1, int(h * ratio)), max(1, int(w * ratio))
+    r0, r1, wr = _taps(h, oh, ratio, x.device)
+    c0, c1, wc = _taps(w, ow, ratio, x.device)
+    wr, wc = wr.to(x.dtype)[:, None], wc.to(x.dtype)
+    x = x[:, :, r0] * (1 - wr) + x[:, :, r1] * wr
+    return x[..., c0] * (1 - wc) + x[..., c1] * wc
+
 
 State = tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]
 
@@ -46,8 +68,7 @@ class MattingNetwork(nn.Module):
         timed = src.ndim == 5
         t = src.shape[1] if timed else 1
         x = src.flatten(0, 1) if timed else src
-        small = x if downsample_ratio == 1 else F.interpolate(
-            x, scale_factor=downsample_ratio, mode="bilinear", align_corners=False, recompute_scale_factor=False)
+        small = x if downsample_ratio == 1 else downsample(x, downsample_ratio)
         f1, f2, f3, f4 = self.backbone(small)
         hid, *state = self.decoder(small, f1, f2, f3, self.aspp(f4), r1, r2, r3, r4, t)
         fgr_res, pha = self.project_mat(hid).split([3, 1], 1)

@@ -1,0 +1,209 @@
+"""vmatte.convert: every writer read back with PyAV and compared with the network's own output."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+import vmatte.convert as vc
+from conftest import media, person_frames
+from readback import decode, decode_vp9_alpha, reference_mattes, video_pts
+from samples.make_sample import write_clip
+
+RATIO = 0.5
+
+
+def convert(src, **kw):
+    kw.setdefault("downsample_ratio", RATIO)
+    kw.setdefault("device", "cpu")
+    kw.setdefault("progress", False)
+    return vc.convert(src, **kw)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """12 generated frames at 29.97 fps with AAC audio and a timecode, in a .mov."""
+    p = tmp_path_factory.mktemp("src") / "talk.mov"
+    write_clip(p, person_frames(12, 320, 240))
+    return p
+
+
+@pytest.fixture(scope="module")
+def ref(model, source):
+    return reference_mattes(model, source, RATIO)
+
+
+def err(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    d = np.abs(a.astype(np.float64) - b)
+    return float(d.mean()), float(d.max())
+
+
+def test_prores_4444_rgba(source, ref, tmp_path):
+    out = tmp_path / "o.mov"
+    s = convert(source, rgba=out)
+    assert s.frames == 12
+    with av.open(str(out)) as c:
+        v = c.streams.video[0]
+        assert v.codec_context.name == "prores" and v.codec_tag == "ap4h"
+        assert v.codec_context.pix_fmt.startswith("yuva444p")
+    frames = decode(out, "rgba64le")
+    assert len(frames) == 12
+    for (fgr, pha), got in zip(ref, frames):
+        got = got / 65535
+        a_mean, a_max = err(got[..., 3], pha)
+        assert a_mean < 0.5 / 255 and a_max < 3 / 255
+        c_mean, _ = err(got[..., :3], fgr)
+        assert c_mean < 1 / 255  # 10-bit 4:4:4, lossy: colour is the predicted foreground
+    assert ref[0][1].std() > 0.05  # a real matte, not an empty one
+
+
+@pytest.mark.parametrize("encoder", ["ks", "aw"])
+def test_both_prores_encoders_write_4444_alpha(source, ref, tmp_path, encoder):
+    out = tmp_path / f"{encoder}.mov"
+    convert(source, rgba=out, prores_encoder=encoder)
+    got = decode(out, "rgba64le")[5] / 65535
+    assert err(got[..., 3], ref[5][1])[0] < 0.5 / 255
+
+
+def test_webm_vp9_alpha(source, ref, tmp_path):
+    out = tmp_path / "o.webm"
+    convert(source, rgba=out)
+    frames = decode_vp9_alpha(out)
+    assert len(frames) == 12
+    for (fgr, pha), got in zip(ref, frames):
+        a_mean, _ = err(got[..., 3] / 255, pha)
+        assert a_mean < 3 / 255
+
+
+@pytest.mark.parametrize("depth", [8, 16])
+def test_png_sequence_rgba(source, ref, tmp_path, depth):
+    out = tmp_path / "seq" / "o_%06d.png"
+    convert(source, rgba=out, bit_depth=depth)
+    names = sorted(p.name for p in (tmp_path / "seq").iterdir())
+    assert names == [f"o_{i:06d}.png" for i in range(12)]
+    frames = decode(out, "rgba64le" if depth == 16 else "rgba", colorspace=None)
+    assert len(frames) == 12
+    peak = 65535 if depth == 16 else 255
+    for (fgr, pha), got in zip(ref, frames):
+        got = got / peak
+        assert err(got[..., 3], pha)[1] <= 0.51 / peak
+        assert err(got[..., :3], fgr)[1] <= 0.51 / peak
+
+
+@pytest.mark.parametrize("name", ["m.mkv", "m_%04d.png"])
+def test_lossless_matte(source, ref, tmp_path, name):
+    out = tmp_path / name
+    convert(source, matte=out)
+    frames = decode(out, "gray16le", colorspace=None)
+    assert len(frames) == 12
+    for (_, pha), got in zip(ref, frames):
+        assert err(got / 65535, pha)[1] <= 0.51 / 65535
+
+
+def test_ffv1_rgba_is_lossless(source, ref, tmp_path):
+    out = tmp_path / "o.mkv"
+    convert(source, rgba=out)
+    got = decode(out, "rgba64le", colorspace=None)[3] / 65535
+    assert err(got[..., 3], ref[3][1])[1] <= 0.51 / 65535
+    assert err(got[..., :3], ref[3][0])[1] <= 0.51 / 65535
+
+
+def test_composite_over_colour_and_foreground(source, ref, tmp_path):
+    comp, fg = tmp_path / "c.mp4", tmp_path / "f_%03d.png"
+    convert(source, composite=comp, background="#0000ff", foreground=fg)
+    frames = decode(comp, "rgb24")
+    assert len(frames) == 12
+    blue = np.array([0, 0, 1.0])
+    for (fgr, pha), got in zip(ref, frames):
+        want = fgr * pha[..., None] + blue * (1 - pha[..., None])
+        assert err(got / 255, want)[0] < 3 / 255  # H.264 4:2:0 at crf 18
+    fgs = decode(fg, "rgb24", colorspace=None)
+    assert err(fgs[0] / 255, ref[0][0])[1] <= 0.51 / 255
+
+
+def test_output_shorthand_picks_by_extension(source, tmp_path):
+    convert(source, output=tmp_path / "a.webm")
+    convert(source, output=tmp_path / "b.mp4", background="blur:5")
+    with av.open(str(tmp_path / "a.webm")) as c:
+        assert c.streams.video[0].codec_context.name == "vp9"
+    with av.open(str(tmp_path / "b.mp4")) as c:
+        assert c.streams.video[0].codec_context.name == "h264"
+
+
+def test_timing_audio_and_timecode_are_kept(source, tmp_path):
+    out = tmp_path / "o.mov"
+    convert(source, rgba=out)
+    src_t, src_rate = video_pts(source)
+    out_t, out_rate = video_pts(out)
+    assert out_t == src_t and out_rate == src_rate == Fraction(30000, 1001)
+    with av.open(str(source)) as a, av.open(str(out)) as b:
+        assert b.streams.video[0].metadata.get("timecode") == "01:00:00:00"
+        sa, sb = a.streams.audio[0], b.streams.audio[0]
+        assert sb.codec_context.name == "aac" and sb.codec_context.sample_rate == sa.codec_context.sample_rate
+        pa = [bytes(p) for p in a.demux(sa) if p.size]
+        pb = [bytes(p) for p in b.demux(sb) if p.size]
+    assert pa == pb  # copied, not re-encoded
+
+
+def test_audio_is_transcoded_where_the_container_cannot_copy(source, tmp_path):
+    out = tmp_path / "o.webm"
+    convert(source, rgba=out)
+    with av.open(str(out)) as c:
+        a = c.streams.audio[0]
+        assert a.codec_context.name == "opus"
+        frames = list(c.decode(a))
+    seconds = sum(f.samples for f in frames) / frames[0].sample_rate
+    assert abs(seconds - 12 * 1001 / 30000) < 0.1
+
+
+def test_no_audio_drops_it(source, tmp_path):
+    out = tmp_path / "o.mov"
+    convert(source, rgba=out, audio=False)
+    with av.open(str(out)) as c:
+        assert not c.streams.audio
+
+
+def test_variable_frame_rate_timestamps_pass_through(tmp_path):
+    src = tmp_path / "vfr.mkv"
+    pts = [0, 33, 70, 100, 180, 200, 260, 300]
+    write_clip(src, person_frames(len(pts), 160, 128), fps=Fraction(30), pts=pts, time_base=Fraction(1, 1000),
+               timecode=None)
+    out = tmp_path / "vfr.mov"
+    convert(src, rgba=out)
+    assert video_pts(out)[0] == [Fraction(p, 1000) for p in pts]
+
+
+def test_ten_bit_source_and_odd_size(tmp_path, model):
+    src = tmp_path / "ten.mkv"
+    write_clip(src, [f[:121, :161] for f in person_frames(4, 162, 122)], codec="ffv1",
+               pix_fmt="yuv444p10le", audio=False, timecode=None)
+    with vc.open_source(src) as s:
+        assert s.info.bit_depth == 10 and (s.info.width, s.info.height) == (161, 121)
+        first = next(iter(s)).image
+        assert first.dtype == np.uint16
+    out, comp = tmp_path / "o.mov", tmp_path / "c.mp4"
+    convert(src, rgba=out, composite=comp)
+    assert decode(out, "rgba64le")[0].shape == (121, 161, 4)
+    assert decode(comp, "rgb24")[0].shape == (121, 161, 3)
+
+
+def test_image_sequence_input(tmp_path, source, ref):
+    seq = tmp_path / "in"
+    convert(source, foreground=seq / "f_%04d.png")  # any PNG sequence will do as input
+    out = tmp_path / "o_%04d.png"
+    s = convert(seq, rgba=out, fps=30)
+    assert s.frames == 12
+    assert len(list(tmp_path.glob("o_*.png"))) == 12
+
+
+def test_real_clip_to_prores(model, tmp_path):
+    src = media("videos/intel_asl_walk.mkv")
+    out = tmp_path / "walk.mov"
+    s = convert(src, rgba=out, downsample_ratio="auto")
+    got = decode(out, "rgba64le")
+    ref = reference_mattes(model, src, 270 / 480)
+    assert len(got) == len(ref) == s.frames
+    means = [err(g[..., 3] / 65535, p)[0] for g, (_, p) in zip(got, ref)]
+    assert max(means) < 1.5 / 255
