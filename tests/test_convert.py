@@ -6,10 +6,10 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-
-import vmatte.convert as vc
 from conftest import media, person_frames
 from readback import decode, decode_vp9_alpha, reference_mattes, video_pts
+
+import vmatte.convert as vc
 from samples.make_sample import write_clip
 
 RATIO = 0.5
@@ -72,7 +72,7 @@ def test_webm_vp9_alpha(source, ref, tmp_path):
     convert(source, rgba=out)
     frames = decode_vp9_alpha(out)
     assert len(frames) == 12
-    for (fgr, pha), got in zip(ref, frames):
+    for (_, pha), got in zip(ref, frames):
         a_mean, _ = err(got[..., 3] / 255, pha)
         assert a_mean < 3 / 255
 

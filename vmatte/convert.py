@@ -143,7 +143,7 @@ def _convert_one(source, targets: dict[str, Path], net, bg, downsample_ratio, su
 def _convert_folder(folder: Path, targets: dict[str, Path], net, bg, downsample_ratio, subject: str,
                     progress: bool, sink_opts: dict) -> BatchSummary:
     """Every video in `folder`; outputs go inside the output folders, complete ones are skipped."""
-    for role, out in targets.items():
+    for out in targets.values():
         if is_pattern(out) or (out.exists() and not out.is_dir()):
             raise VmatteError(f"{out}: with an input folder, outputs must be folders (end the path with /)")
         out.mkdir(parents=True, exist_ok=True)

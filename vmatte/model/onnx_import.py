@@ -23,7 +23,8 @@ def _onnx_convs(path: Path) -> list[tuple[str, torch.Tensor, torch.Tensor | None
     try:
         graph = onnx.load(str(path)).graph
     except Exception as e:  # onnx raises DecodeError / ValueError / OSError for a bad file
-        raise VmatteError(f"{path} is not a readable ONNX model ({type(e).__name__}); pass a valid RVM export") from None
+        raise VmatteError(f"{path} is not a readable ONNX model ({type(e).__name__}); "
+                          "pass a valid RVM export") from None
     inits = {i.name: i for i in graph.initializer}
     seen: set[str] = set()
     convs = []

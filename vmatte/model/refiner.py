@@ -21,7 +21,6 @@ class DeepGuidedFilterRefiner(nn.Module):
     def forward(self, fine_src: torch.Tensor, base_src: torch.Tensor, base_fgr: torch.Tensor,
                 base_pha: torch.Tensor, base_hid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """All [N,C,H,W]; `fine_*` at full size, `base_*` at the downsampled size. Returns (fgr residual, alpha)."""
-        fine_x = torch.cat([fine_src, fine_src.mean(1, keepdim=True)], 1)
         base_x = torch.cat([base_src, base_src.mean(1, keepdim=True)], 1)
         base_y = torch.cat([base_fgr, base_pha], 1)
         box = self.box_filter
@@ -30,8 +29,10 @@ class DeepGuidedFilterRefiner(nn.Module):
         var_x = box(base_x * base_x) - mean_x * mean_x
         a = self.conv(torch.cat([cov_xy, var_x, base_hid], 1))
         b = mean_y - a * mean_x
-        size = fine_src.shape[2:]
-        a = F.interpolate(a, size, mode="bilinear", align_corners=False)
-        b = F.interpolate(b, size, mode="bilinear", align_corners=False)
-        out = a * fine_x + b
-        return out[:, :3], out[:, 3:]
+        # Upsample A and b in one call and apply them per channel at full size without building
+        # a 4-channel guide image: full-resolution passes are what this stage costs.
+        ab = F.interpolate(torch.cat([a, b], 1), fine_src.shape[2:], mode="bilinear", align_corners=False)
+        a, b = ab[:, :4], ab[:, 4:]
+        fgr = a[:, :3] * fine_src + b[:, :3]
+        pha = a[:, 3:] * fine_src.mean(1, keepdim=True) + b[:, 3:]
+        return fgr, pha

@@ -1,0 +1,44 @@
+# The README's two commands: `make demo` and `make test`. Both set up .venv/ first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# A CPU build of torch; users with an NVIDIA GPU install their own CUDA build into .venv first.
+TORCH  ?= torch==2.13.0
+OUT    ?= out
+
+.PHONY: setup dev demo test lint bench clean
+
+setup: $(VENV)/.setup
+
+$(VENV)/.setup: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q --disable-pip-version-check "$(TORCH)"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e .
+	$(BIN)/vmatte models pull
+	touch $@
+
+dev: $(VENV)/.dev
+
+$(VENV)/.dev: $(VENV)/.setup
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+demo: setup
+	mkdir -p $(OUT)
+	$(BIN)/python samples/make_sample.py $(OUT)/sample.mov
+	$(BIN)/vmatte convert $(OUT)/sample.mov --rgba $(OUT)/sample_rgba.mov --composite $(OUT)/sample_blur.mp4 --background blur:20
+	@echo "ProRes 4444 with alpha: $(OUT)/sample_rgba.mov   composite: $(OUT)/sample_blur.mp4"
+
+test: dev
+	$(BIN)/python -m pytest -q
+
+lint: dev
+	$(BIN)/ruff check vmatte tests benchmarks samples
+
+bench: dev
+	$(BIN)/python benchmarks/model_cpu.py
+	$(BIN)/python benchmarks/pipeline.py
+
+clean:
+	rm -rf $(OUT) .pytest_cache

@@ -1,0 +1,36 @@
+"""Shared bits for benchmarks: the machine's description and test frames."""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+MEDIA = ROOT.parent / "shared" / "media"
+
+
+def machine() -> str:
+    """CPU model, cores and torch build, for the printed figures."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), {gpu}"
+
+
+def portrait_frames(n: int, width: int, height: int) -> list[np.ndarray]:
+    """A real portrait with camera motion (the demo's clip), width x height, RGB uint8."""
+    from samples.make_sample import camera_move, portrait_photo
+
+    return list(camera_move(portrait_photo(), n, width, height))
