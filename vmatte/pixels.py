@@ -22,7 +22,5 @@ def to_tensor(image: np.ndarray, device: torch.device, dtype: torch.dtype) -> to
 def to_array(t: torch.Tensor, bits: int = 8) -> np.ndarray:
     """[1,C,H,W] float 0..1 -> HxWxC uint8 (bits=8) or uint16 (bits=16) numpy array, rounded."""
     peak = 255.0 if bits == 8 else 65535.0
-    q = t[0].float().clamp(0, 1).mul(peak).round_().permute(1, 2, 0)
-    q = q.to(torch.uint8) if bits == 8 else q.to(torch.int32)
-    a = q.contiguous().cpu().numpy()
-    return a if bits == 8 else a.astype(np.uint16)
+    q = t[0].permute(1, 2, 0).float().mul(peak).add_(0.5).clamp_(0, peak)  # +0.5 then truncate = round
+    return q.to(torch.uint8 if bits == 8 else torch.uint16).contiguous().cpu().numpy()

@@ -1,0 +1,145 @@
+"""Per-stage and end-to-end speed of `vmatte convert` on CPU, peak memory against clip length, and a
+serial baseline (decode -> official export in ONNX Runtime -> ProRes encode, one frame at a time).
+
+All figures come from this one run on this machine. Usage:
+    python benchmarks/pipeline.py [--frames 60] [--width 1280 --height 720] [--encoder aw]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import ROOT, machine, portrait_frames
+
+
+def rate(n: int, seconds: float) -> str:
+    return f"{n / seconds:7.2f} fps  ({1000 * seconds / n:6.1f} ms/frame)"
+
+
+def stage_figures(clip: Path, ratio: float, encoder: str, tmp: Path) -> None:
+    import vmatte
+    from vmatte.compose import render
+    from vmatte.engine import Matter
+    from vmatte.io.video_source import VideoFileSource
+    from vmatte.io.video_writer import VideoWriter, encoding_for
+    from vmatte.pixels import to_array
+
+    t0 = time.perf_counter()
+    with VideoFileSource(clip) as src:
+        frames = list(src)
+        info = src.info
+    n = len(frames)
+    print(f"  decode (H.264 -> RGB)          {rate(n, time.perf_counter() - t0)}")
+    matter = Matter(vmatte.load_model(device="cpu"), ratio)
+    matter(frames[0].image)
+    t0 = time.perf_counter()
+    mattes = [matter(f.image) for f in frames]
+    print(f"  network (ratio {ratio:.3f})         {rate(n, time.perf_counter() - t0)}")
+    t0 = time.perf_counter()
+    arrays = [to_array(render("rgba", m, None, i), 16) for i, m in enumerate(mattes)]
+    print(f"  compose rgba -> uint16 host    {rate(n, time.perf_counter() - t0)}")
+    for enc in ("aw", "ks"):
+        w = VideoWriter(tmp / f"stage_{enc}.mov", encoding_for(Path("x.mov"), "rgba", prores_encoder=enc), info,
+                        audio=False)
+        t0 = time.perf_counter()
+        for f, a in zip(frames, arrays):
+            w.write(a, f.pts)
+        w.close()
+        print(f"  encode ProRes 4444 ({enc})       {rate(n, time.perf_counter() - t0)}")
+
+
+def serial_baseline(clip: Path, ratio: float, encoder: str, out: Path) -> float:
+    """The loop vmatte replaces: decode, run the export in ONNX Runtime, encode, one frame at a time."""
+    import av
+    import onnxruntime as ort
+
+    from vmatte.weights import reference_onnx
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 2
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    sess = ort.InferenceSession(str(reference_onnx()), so, providers=["CPUExecutionProvider"])
+    t0 = time.perf_counter()
+    n = 0
+    with av.open(str(clip)) as c, av.open(str(out), "w") as o:
+        v = c.streams.video[0]
+        s = o.add_stream(f"prores_{encoder}", rate=v.average_rate,
+                         options={"profile": "4" if encoder == "aw" else "4444"})
+        s.width, s.height, s.pix_fmt = v.width, v.height, "yuva444p10le"
+        rec = [np.zeros((1, 1, 1, 1), np.float32)] * 4
+        for f in c.decode(v):
+            src = (f.to_ndarray(format="rgb24").astype(np.float32) / 255).transpose(2, 0, 1)[None]
+            fgr, pha, *rec = sess.run(None, {"src": src, "r1i": rec[0], "r2i": rec[1], "r3i": rec[2],
+                                             "r4i": rec[3], "downsample_ratio": np.array([ratio], np.float32)})
+            rgba = (np.concatenate([fgr, pha], 1)[0].transpose(1, 2, 0) * 255).round().astype(np.uint8)
+            for p in s.encode(av.VideoFrame.from_ndarray(rgba, format="rgba")):
+                o.mux(p)
+            n += 1
+        for p in s.encode(None):
+            o.mux(p)
+    return n / (time.perf_counter() - t0)
+
+
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec from the (large) parent process.
+CHILD = """
+import json, re, sys, time
+import vmatte.convert as vc
+t0 = time.perf_counter()
+s = vc.convert(sys.argv[1], rgba=sys.argv[2], downsample_ratio=float(sys.argv[3]), prores_encoder=sys.argv[4],
+               device="cpu", progress=False)
+print(json.dumps({"frames": s.frames, "wall": time.perf_counter() - t0, "fps": s.fps,
+                  "stages": vars(s.stages),
+                  "peak_mb": int(re.search(r"VmHWM:\\s+(\\d+)", open("/proc/self/status").read())[1]) / 1024}))
+"""
+
+
+def convert_in_child(clip: Path, out: Path, ratio: float, encoder: str) -> dict:
+    """vmatte convert as a whole process, so peak memory (VmHWM) is its own."""
+    res = subprocess.run([sys.executable, "-c", CHILD, str(clip), str(out), str(ratio), encoder],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--width", type=int, default=1280)
+    ap.add_argument("--height", type=int, default=720)
+    ap.add_argument("--encoder", choices=("aw", "ks"), default="aw")
+    a = ap.parse_args()
+    from samples.make_sample import write_clip
+    from vmatte.engine import auto_downsample_ratio
+
+    ratio = auto_downsample_ratio(a.width, a.height)
+    print(f"machine: {machine()}")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        short, long = tmp / "short.mp4", tmp / "long.mp4"
+        frames = portrait_frames(a.frames, a.width, a.height)
+        write_clip(short, frames, audio=False, timecode=None)
+        write_clip(long, frames * 3, audio=False, timecode=None)
+        print(f"clip: {a.width}x{a.height} H.264, {a.frames} frames, portrait with camera motion, ratio {ratio:.3f}")
+        print("per stage, each alone:")
+        stage_figures(short, ratio, a.encoder, tmp)
+        print(f"end to end, whole processes, ProRes 4444 ({a.encoder}):")
+        base = serial_baseline(short, ratio, a.encoder, tmp / "serial.mov")
+        print(f"  serial loop: decode -> ONNX Runtime -> encode   {base:7.2f} fps")
+        r1 = convert_in_child(short, tmp / "a.mov", ratio, a.encoder)
+        print(f"  vmatte convert (overlapped stages)              {r1['fps']:7.2f} fps  "
+              f"= {r1['fps'] / base:.2f}x the serial loop")
+        busy = ", ".join(f"{k} {v / r1['frames'] * 1000:.0f}" for k, v in r1["stages"].items())
+        print(f"  busy ms/frame inside convert: {busy}")
+        r3 = convert_in_child(long, tmp / "b.mov", ratio, a.encoder)
+        print(f"peak memory (VmHWM) of vmatte convert: {r1['frames']} frames {r1['peak_mb']:.0f} MB, "
+              f"{r3['frames']} frames {r3['peak_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
