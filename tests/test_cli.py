@@ -10,8 +10,8 @@ from pathlib import Path
 
 import av
 import pytest
-from conftest import person_frames
 
+from conftest import person_frames
 from samples.make_sample import write_clip
 
 

@@ -6,17 +6,20 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from conftest import media, person_frames
-from readback import decode, decode_vp9_alpha, reference_mattes, video_pts
 
 import vmatte.convert as vc
+from conftest import media, person_frames
+from readback import decode, decode_vp9_alpha, reference_mattes, video_pts
 from samples.make_sample import write_clip
 
 RATIO = 0.5
 
 
 def convert(src, **kw):
+    """vmatte.convert with plain frame-by-frame matting, so outputs compare with `reference_mattes`."""
     kw.setdefault("downsample_ratio", RATIO)
+    kw.setdefault("warmup", 0)
+    kw.setdefault("scene_cuts", "ignore")
     kw.setdefault("device", "cpu")
     kw.setdefault("progress", False)
     return vc.convert(src, **kw)

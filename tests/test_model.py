@@ -5,8 +5,8 @@ import av
 import numpy as np
 import pytest
 import torch
-from conftest import media, person_frames
 
+from conftest import media, person_frames
 from vmatte.model import MattingNetwork
 
 RATIOS = (0.25, 0.5, 0.75)

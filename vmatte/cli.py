@@ -15,7 +15,8 @@ def _convert(a: argparse.Namespace) -> int:
                      background=a.background, output=a.output, downsample_ratio=a.downsample_ratio,
                      subject=a.subject, device=a.device, precision=a.precision, weights=a.weights, model=a.model,
                      prores_encoder=a.prores_encoder, crf=a.crf, bit_depth=a.bit_depth, audio=not a.no_audio,
-                     fps=a.fps, progress=not (a.no_progress or a.quiet))
+                     fps=a.fps, warmup=a.warmup, scene_cuts=a.scene_cuts, matte_choke=a.matte_choke,
+                     feather=a.feather, despill=a.despill, progress=not (a.no_progress or a.quiet))
     if isinstance(result, BatchSummary):
         if not a.quiet:
             for name, s in result.done.items():
@@ -78,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--crf", type=int, default=18, help="quality for H.264/VP9 (lower is better)")
     c.add_argument("--bit-depth", type=int, choices=(8, 16), default=8, help="PNG sequence depth")
     c.add_argument("--fps", type=float, help="frame rate of an image-sequence input (default 25)")
+    c.add_argument("--warmup", type=int, default=15,
+                   help="frames each shot's state is settled on before its first output frame (0: off)")
+    c.add_argument("--scene-cuts", choices=("reset", "ignore"), default="reset",
+                   help="at a detected hard cut, start a fresh settled state (default) or carry on")
+    c.add_argument("--matte-choke", type=float, default=0.0, help="shrink (+) or grow (-) the matte, pixels")
+    c.add_argument("--feather", type=float, default=0.0, help="soften the matte edge, Gaussian sigma in pixels")
+    c.add_argument("--despill", type=float, default=0.0,
+                   help="0..1: remove the background's colour cast from edge colours")
     c.add_argument("--no-audio", action="store_true", help="drop the audio")
     c.add_argument("--no-progress", action="store_true")
     c.add_argument("-q", "--quiet", action="store_true")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -56,8 +57,10 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 class BlurBackground:
-    """The source blurred using background pixels only (normalised convolution), so no halo.
+    """The source blurred using background colour only (normalised convolution), so no halo.
 
+    Each pixel is src = a*F + (1-a)*B; src - a*F (F the predicted foreground) leaves (1-a)*B, the
+    background's own share, which is blurred and divided by the blurred weight (1-a).
     sigma is the Gaussian sigma in output pixels.
     """
 
@@ -66,7 +69,7 @@ class BlurBackground:
 
     def render(self, m: Matte, index: int) -> torch.Tensor:
         weight = 1.0 - m.pha
-        num = gaussian_blur(m.src * weight, self.sigma)
+        num = gaussian_blur((m.src - m.pha * m.fgr).clamp_min(0), self.sigma)
         den = gaussian_blur(weight, self.sigma)
         plain = gaussian_blur(m.src, self.sigma)
         # Deep inside the person no background pixel is near: fall back to the plain blur there
@@ -175,3 +178,47 @@ def render(role: str, m: Matte, background: Background | None, index: int) -> to
         bg = background.render(m, index) if background is not None else ColourBackground((0, 0, 0)).render(m, index)
         return m.fgr * m.pha + bg * (1 - m.pha)
     raise ValueError(f"unknown role {role!r}")
+
+
+@dataclass(frozen=True)
+class EdgeControls:
+    """Matte edge adjustments, applied once per frame before any output is made.
+
+    choke: pixels to shrink (positive) or grow (negative) the matte; feather: Gaussian sigma in
+    pixels to soften it; despill: 0..1, how much of the local background's colour cast to remove
+    from semi-transparent edge colours (the predicted foreground already removes most of it).
+    """
+
+    choke: float = 0.0
+    feather: float = 0.0
+    despill: float = 0.0
+
+    def __bool__(self) -> bool:
+        return bool(self.choke or self.feather or self.despill)
+
+    def apply(self, m: Matte) -> Matte:
+        pha, fgr = m.pha, m.fgr
+        if self.choke:
+            r = max(1, round(abs(self.choke)))
+            k = 2 * r + 1
+            pha = (-F.max_pool2d(-pha, k, 1, r)) if self.choke > 0 else F.max_pool2d(pha, k, 1, r)
+        if self.feather:
+            pha = gaussian_blur(pha, self.feather).clamp(0, 1)
+        if self.despill:
+            fgr = despill(fgr, m.src, m.pha, self.despill)
+        return Matte(m.src, fgr, pha)
+
+
+def despill(fgr: torch.Tensor, src: torch.Tensor, pha: torch.Tensor, strength: float = 1.0,
+            sigma: float = 8.0) -> torch.Tensor:
+    """Remove the local background's chroma from edge colours, in proportion to transparency.
+
+    The background colour near each pixel comes from a background-only blur of the source; its
+    chroma direction is projected out of the foreground's chroma where alpha < 1.
+    """
+    bg = BlurBackground(sigma).render(Matte(src, fgr, pha), 0)
+    bg_chroma = bg - bg.mean(1, keepdim=True)
+    unit = bg_chroma / bg_chroma.norm(dim=1, keepdim=True).clamp_min(1e-4)
+    f_chroma = fgr - fgr.mean(1, keepdim=True)
+    spill = (f_chroma * unit).sum(1, keepdim=True).clamp_min(0)
+    return (fgr - strength * (1 - pha) * spill * unit).clamp(0, 1)

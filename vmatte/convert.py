@@ -7,13 +7,14 @@ from pathlib import Path
 
 import torch
 
-from .compose import LAYOUT, parse_background
+from .compose import LAYOUT, EdgeControls, parse_background
 from .engine import Matter, auto_downsample_ratio
 from .errors import VmatteError
 from .io.images import IMAGE_EXTS, ImageSequenceSource, ImageSequenceWriter, is_pattern
 from .io.video_source import VideoFileSource
 from .io.video_writer import VideoWriter, encoding_for
 from .pipeline import Output, Summary, run
+from .shots import ShotMatter
 from .weights import DEFAULT_MODEL, load_model, resolve_device
 
 VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mxf", ".mts", ".m2ts", ".ts", ".flv",
@@ -76,13 +77,16 @@ def convert(input: str | Path, rgba: str | Path | None = None, matte: str | Path
             downsample_ratio: str | float = "auto", subject: str = "portrait", device: str = "auto",
             precision: str = "auto", weights: str | Path | None = None, model: str = DEFAULT_MODEL,
             prores_encoder: str = "aw", crf: int = 18, bit_depth: int = 8, audio: bool = True,
-            fps: float | None = None, progress: bool = True) -> Summary | BatchSummary:
+            fps: float | None = None, warmup: int = 15, scene_cuts: str = "reset", matte_choke: float = 0.0,
+            feather: float = 0.0, despill: float = 0.0, progress: bool = True) -> Summary | BatchSummary:
     """Matte a video file, image sequence or folder of videos into the requested outputs.
 
     Outputs: rgba (straight alpha + predicted foreground colour), matte (alpha only), composite (over
     `background`: colour, image, video or blur[:sigma]), foreground (predicted colour). `output` picks a role
     by extension. downsample_ratio is the network's internal scale (0..1] or "auto" (RVM's guidance for
-    `subject`). Returns a Summary (frames, seconds, fps), or a BatchSummary for a folder of videos.
+    `subject`). Each shot (the clip's start, and after each detected hard cut when scene_cuts is
+    "reset") starts from a state settled on its first `warmup` frames. matte_choke and feather are in
+    pixels, despill 0..1. Returns a Summary (frames, seconds, fps, cuts), or a BatchSummary for a folder.
     """
     targets = {r: Path(p) for r, p in
                (("rgba", rgba), ("matte", matte), ("composite", composite), ("foreground", foreground)) if p}
@@ -97,6 +101,12 @@ def convert(input: str | Path, rgba: str | Path | None = None, matte: str | Path
         raise VmatteError("no output asked for; add --rgba PATH, --matte PATH, --composite PATH or -o PATH")
     if bit_depth not in (8, 16):
         raise VmatteError("--bit-depth must be 8 or 16")
+    if scene_cuts not in ("reset", "ignore"):
+        raise VmatteError(f"--scene-cuts must be reset or ignore, not {scene_cuts!r}")
+    if warmup < 0:
+        raise VmatteError("--warmup must be 0 (off) or a number of frames")
+    shot_opts = dict(warmup=warmup, scene_cuts=scene_cuts == "reset",
+                     edges=EdgeControls(matte_choke, feather, despill))
     dev = resolve_device(device)
     dtype = _dtype(precision, dev)
     if "composite" in targets and background is None:
@@ -106,12 +116,14 @@ def convert(input: str | Path, rgba: str | Path | None = None, matte: str | Path
     if src_path.is_dir() and any(q.suffix.lower() in VIDEO_EXTS for q in src_path.iterdir()):
         net = load_model(model, weights, device=str(dev), dtype=dtype)
         return _convert_folder(src_path, targets, net, bg, downsample_ratio, subject, progress,
-                               dict(prores_encoder=prores_encoder, crf=crf, bit_depth=bit_depth, audio=audio))
+                               dict(prores_encoder=prores_encoder, crf=crf, bit_depth=bit_depth, audio=audio),
+                               shot_opts)
     with open_source(src_path, fps) as source:
         net = load_model(model, weights, device=str(dev), dtype=dtype)
         targets = {r: (p / f"{_stem(src_path)}{DEFAULT_EXT[r]}" if _is_folder(p) else p) for r, p in targets.items()}
         return _convert_one(source, targets, net, bg, downsample_ratio, subject, progress,
-                            dict(prores_encoder=prores_encoder, crf=crf, bit_depth=bit_depth, audio=audio))
+                            dict(prores_encoder=prores_encoder, crf=crf, bit_depth=bit_depth, audio=audio),
+                            shot_opts)
 
 
 def _stem(p: Path) -> str:
@@ -123,9 +135,10 @@ def _is_folder(p: Path) -> bool:
 
 
 def _convert_one(source, targets: dict[str, Path], net, bg, downsample_ratio, subject: str, progress: bool,
-                 sink_opts: dict) -> Summary:
+                 sink_opts: dict, shot_opts: dict) -> Summary:
     info = source.info
     matter = Matter(net, _ratio(downsample_ratio, info, subject))
+    shots = ShotMatter(matter, shot_opts["warmup"], shot_opts["scene_cuts"])
     outputs: list[Output] = []
     with contextlib.ExitStack() as undo:
         # Until every sink is closed, an error or Ctrl-C aborts them all: no partial file stays.
@@ -133,7 +146,7 @@ def _convert_one(source, targets: dict[str, Path], net, bg, downsample_ratio, su
             sink = open_sink(role, path, info, **sink_opts)
             outputs.append(Output(role, sink))
             undo.callback(sink.abort)
-        summary = run(source, matter, outputs, bg, info.frames, progress)
+        summary = run(source, shots, outputs, bg, shot_opts["edges"], info.frames, progress)
         for o in outputs:
             o.sink.close()
         undo.pop_all()
@@ -141,7 +154,7 @@ def _convert_one(source, targets: dict[str, Path], net, bg, downsample_ratio, su
 
 
 def _convert_folder(folder: Path, targets: dict[str, Path], net, bg, downsample_ratio, subject: str,
-                    progress: bool, sink_opts: dict) -> BatchSummary:
+                    progress: bool, sink_opts: dict, shot_opts: dict) -> BatchSummary:
     """Every video in `folder`; outputs go inside the output folders, complete ones are skipped."""
     for out in targets.values():
         if is_pattern(out) or (out.exists() and not out.is_dir()):
@@ -164,7 +177,7 @@ def _convert_folder(folder: Path, targets: dict[str, Path], net, bg, downsample_
             try:
                 with VideoFileSource(video) as source:
                     result.done[str(video)] = _convert_one(source, todo, net, bg, downsample_ratio, subject,
-                                                           progress, sink_opts)
+                                                           progress, sink_opts, shot_opts)
             except VmatteError as e:
                 result.failed[str(video)] = str(e)
     return result

@@ -15,10 +15,10 @@ from typing import Protocol
 
 import numpy as np
 
-from .compose import Background, render
-from .engine import Matter
+from .compose import Background, EdgeControls, render
 from .io.frames import Frame
 from .pixels import to_array
+from .shots import ShotMatter
 
 _END = object()
 
@@ -60,6 +60,7 @@ class Summary:
     seconds: float
     fps: float
     stages: StageTimes = field(default_factory=StageTimes)
+    cuts: list[int] = field(default_factory=list)  # frame indices where a new shot starts
 
 
 class _Worker(threading.Thread):
@@ -94,8 +95,9 @@ def _get(q: queue.Queue, stop: threading.Event, other: _Worker | None = None) ->
                 return _END
 
 
-def run(frames: Iterable[Frame], matter: Matter, outputs: list[Output], background: Background | None = None,
-        total: int | None = None, progress: bool = True, depth: int = 4) -> Summary:
+def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], background: Background | None = None,
+        edges: EdgeControls | None = None, total: int | None = None, progress: bool = True,
+        depth: int = 4) -> Summary:
     """Matte every frame into every output. Never drops a frame. Sinks are closed by the caller."""
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(depth)
@@ -128,14 +130,21 @@ def run(frames: Iterable[Frame], matter: Matter, outputs: list[Output], backgrou
     n = 0
     decoder.start()
     encoder.start()
+    def queued() -> Iterator[Frame]:
+        while (f := _get(decoded, stop, decoder)) is not _END:
+            yield f
+
     try:
+        mattes = shots.run(queued())
         while True:
-            f = _get(decoded, stop, decoder)
-            if f is _END:
-                break
             t0 = time.perf_counter()
-            m = matter(f.image)
+            item = next(mattes, None)
+            if item is None:
+                break
+            f, m, _ = item
             t1 = time.perf_counter()
+            if edges:
+                m = edges.apply(m)
             arrays = [to_array(render(o.role, m, background, f.index), o.sink.bits) for o in outputs]
             times.network += t1 - t0
             times.compose += time.perf_counter() - t1
@@ -159,7 +168,7 @@ def run(frames: Iterable[Frame], matter: Matter, outputs: list[Output], backgrou
         if w.error is not None:
             raise w.error
     seconds = time.perf_counter() - start
-    return Summary(n, seconds, n / seconds if seconds > 0 else 0.0, times)
+    return Summary(n, seconds, n / seconds if seconds > 0 else 0.0, times, list(shots.cuts))
 
 
 def _progress(total: int | None, enabled: bool):

@@ -1,0 +1,59 @@
+"""Hard-cut detection, cheap enough to run on every frame.
+
+Each frame is reduced to a 32x18 thumbnail (area average). A cut needs both:
+- the thumbnails' structure changes: the correlation of their contrast-normalised pixels drops
+  (normalising per frame makes lighting flicker and exposure drift invisible);
+- the colour content changes: the per-channel 16-bin histograms move.
+Motion (pans, people walking in or out) changes the structure only locally or only slightly at
+this size, so it keeps the correlation high. Thresholds are relative to the recent frame-to-frame
+changes, so a shaky handheld shot needs a bigger jump than a locked-off one. Measured on the
+shared clips: within shots the drop stays under 0.11 and the histogram change under 0.08 (a person
+walking into an empty room); the cut between the two ASL clips (same office, another person)
+gives 0.29 and 0.16.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+import cv2
+import numpy as np
+
+THUMB = (32, 18)
+
+
+def signature(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(normalised thumbnail, colour histogram) of an HxWx3 RGB uint8/uint16 frame."""
+    small = cv2.resize(image, THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
+    small /= 255.0 if image.dtype == np.uint8 else 65535.0
+    z = small - small.mean(axis=(0, 1))
+    z /= z.std() + 1e-3
+    hist = np.concatenate([np.histogram(small[..., c], 16, (0, 1))[0] for c in range(3)]).astype(np.float32)
+    return z.ravel(), hist / hist.sum()
+
+
+class CutDetector:
+    """Feed frames in order; `__call__` says whether this frame starts a new shot (never the first)."""
+
+    def __init__(self, min_corr_drop: float = 0.2, min_hist: float = 0.1, history: int = 30) -> None:
+        self.min_corr_drop, self.min_hist = min_corr_drop, min_hist
+        self.prev: tuple[np.ndarray, np.ndarray] | None = None
+        self.recent: deque[float] = deque(maxlen=history)
+
+    def reset(self) -> None:
+        self.prev = None
+        self.recent.clear()
+
+    def __call__(self, image: np.ndarray) -> bool:
+        sig = signature(image)
+        prev, self.prev = self.prev, sig
+        if prev is None:
+            return False
+        drop = 1.0 - float(np.dot(prev[0], sig[0]) / len(sig[0]))  # 0 same picture .. 2 inverted
+        hist = float(np.abs(prev[1] - sig[1]).sum()) / 2  # 0 same colours .. 1 disjoint
+        typical = float(np.median(self.recent)) if self.recent else 0.0
+        cut = drop > max(self.min_corr_drop, 5 * typical) and hist > self.min_hist
+        if cut:
+            self.recent.clear()
+        else:
+            self.recent.append(drop)
+        return cut
