@@ -16,7 +16,8 @@ def _convert(a: argparse.Namespace) -> int:
                      subject=a.subject, device=a.device, precision=a.precision, weights=a.weights, model=a.model,
                      prores_encoder=a.prores_encoder, crf=a.crf, bit_depth=a.bit_depth, audio=not a.no_audio,
                      fps=a.fps, warmup=a.warmup, scene_cuts=a.scene_cuts, matte_choke=a.matte_choke,
-                     feather=a.feather, despill=a.despill, progress=not (a.no_progress or a.quiet))
+                     feather=a.feather, despill=a.despill, report=a.report,
+                     progress=not (a.no_progress or a.quiet))
     if isinstance(result, BatchSummary):
         if not a.quiet:
             for name, s in result.done.items():
@@ -29,9 +30,17 @@ def _convert(a: argparse.Namespace) -> int:
             print(f"{len(result.done)} matted, {len(result.skipped)} skipped, {len(result.failed)} failed")
         return 1 if result.failed else 0
     if not a.quiet:
-        outs = ", ".join(str(p) for p in (a.rgba, a.matte, a.composite, a.foreground, a.output) if p)
-        print(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps) -> {outs}")
+        outs = ", ".join(str(p) for p in (a.rgba, a.matte, a.composite, a.foreground, a.output, a.report) if p)
+        cuts = f", scene cuts at frames {result.cuts}" if result.cuts else ""
+        print(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps){cuts} -> {outs}")
     return 0
+
+
+def _report(a: argparse.Namespace) -> int:
+    for name in ("rgba", "matte", "composite", "foreground", "output"):
+        setattr(a, name, None)
+    a.report = a.report_path
+    return _convert(a)
 
 
 def _models(a: argparse.Namespace) -> int:
@@ -65,6 +74,25 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--matte", help="lossless alpha: .mkv (FFV1 16-bit gray) or name_%%06d.png (16-bit)")
     c.add_argument("--composite", help="person over --background: .mp4/.mkv (H.264), .mov, name_%%06d.png")
     c.add_argument("--foreground", help="predicted foreground colour, no alpha")
+    c.add_argument("--report", help="also write the HTML quality report here")
+    c.set_defaults(func=_convert)
+    _matting_options(c)
+
+    r = sub.add_parser("report", help="matte a clip and write an HTML quality report (no video output)")
+    r.add_argument("input", help="video file or image sequence")
+    r.add_argument("-o", "--output", dest="report_path", required=True, help="report .html path")
+    r.set_defaults(func=_report)
+    _matting_options(r)
+
+    m = sub.add_parser("models", help="list, fetch or locate model weights")
+    m.add_argument("action", choices=("list", "pull", "path"))
+    m.add_argument("name", nargs="?", default="rvm-mobilenetv3")
+    m.add_argument("--force", action="store_true", help="fetch again even if cached")
+    m.set_defaults(func=_models)
+    return p
+
+
+def _matting_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--background", help="colour name or #rrggbb, image, video (looped), or blur[:sigma px]; "
                    "default green")
     c.add_argument("--downsample-ratio", default="auto", help="network scale in (0,1], or auto (default)")
@@ -90,14 +118,6 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-audio", action="store_true", help="drop the audio")
     c.add_argument("--no-progress", action="store_true")
     c.add_argument("-q", "--quiet", action="store_true")
-    c.set_defaults(func=_convert)
-
-    m = sub.add_parser("models", help="list, fetch or locate model weights")
-    m.add_argument("action", choices=("list", "pull", "path"))
-    m.add_argument("name", nargs="?", default="rvm-mobilenetv3")
-    m.add_argument("--force", action="store_true", help="fetch again even if cached")
-    m.set_defaults(func=_models)
-    return p
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -10,10 +10,12 @@ import torch
 from .compose import LAYOUT, EdgeControls, parse_background
 from .engine import Matter, auto_downsample_ratio
 from .errors import VmatteError
+from .io.atomic import temp_path_for
 from .io.images import IMAGE_EXTS, ImageSequenceSource, ImageSequenceWriter, is_pattern
 from .io.video_source import VideoFileSource
 from .io.video_writer import VideoWriter, encoding_for
 from .pipeline import Output, Summary, run
+from .report import QualityReport
 from .shots import ShotMatter
 from .weights import DEFAULT_MODEL, load_model, resolve_device
 
@@ -78,7 +80,8 @@ def convert(input: str | Path, rgba: str | Path | None = None, matte: str | Path
             precision: str = "auto", weights: str | Path | None = None, model: str = DEFAULT_MODEL,
             prores_encoder: str = "aw", crf: int = 18, bit_depth: int = 8, audio: bool = True,
             fps: float | None = None, warmup: int = 15, scene_cuts: str = "reset", matte_choke: float = 0.0,
-            feather: float = 0.0, despill: float = 0.0, progress: bool = True) -> Summary | BatchSummary:
+            feather: float = 0.0, despill: float = 0.0, report: str | Path | None = None,
+            progress: bool = True) -> Summary | BatchSummary:
     """Matte a video file, image sequence or folder of videos into the requested outputs.
 
     Outputs: rgba (straight alpha + predicted foreground colour), matte (alpha only), composite (over
@@ -86,7 +89,8 @@ def convert(input: str | Path, rgba: str | Path | None = None, matte: str | Path
     by extension. downsample_ratio is the network's internal scale (0..1] or "auto" (RVM's guidance for
     `subject`). Each shot (the clip's start, and after each detected hard cut when scene_cuts is
     "reset") starts from a state settled on its first `warmup` frames. matte_choke and feather are in
-    pixels, despill 0..1. Returns a Summary (frames, seconds, fps, cuts), or a BatchSummary for a folder.
+    pixels, despill 0..1. `report` writes the HTML quality report there. Returns a Summary (frames, seconds,
+    fps, cuts), or a BatchSummary for a folder.
     """
     targets = {r: Path(p) for r, p in
                (("rgba", rgba), ("matte", matte), ("composite", composite), ("foreground", foreground)) if p}
@@ -97,8 +101,10 @@ def convert(input: str | Path, rgba: str | Path | None = None, matte: str | Path
             raise VmatteError(f"-o {out}: unknown output type {out.suffix or '(none)'!r}; "
                               "use .mov/.webm (alpha), .mp4/.mkv (composite) or a %06d.png pattern")
         targets.setdefault(role, out)
-    if not targets:
+    if not targets and report is None:
         raise VmatteError("no output asked for; add --rgba PATH, --matte PATH, --composite PATH or -o PATH")
+    if report is not None:
+        temp_path_for(Path(report)).unlink()  # fails now, not after the whole clip, if it cannot be written
     if bit_depth not in (8, 16):
         raise VmatteError("--bit-depth must be 8 or 16")
     if scene_cuts not in ("reset", "ignore"):
@@ -106,14 +112,16 @@ def convert(input: str | Path, rgba: str | Path | None = None, matte: str | Path
     if warmup < 0:
         raise VmatteError("--warmup must be 0 (off) or a number of frames")
     shot_opts = dict(warmup=warmup, scene_cuts=scene_cuts == "reset",
-                     edges=EdgeControls(matte_choke, feather, despill))
+                     edges=EdgeControls(matte_choke, feather, despill), report=report)
     dev = resolve_device(device)
     dtype = _dtype(precision, dev)
-    if "composite" in targets and background is None:
+    if ("composite" in targets or report is not None) and background is None:
         background = "green"
     bg = parse_background(background) if background else None
     src_path = Path(input)
     if src_path.is_dir() and any(q.suffix.lower() in VIDEO_EXTS for q in src_path.iterdir()):
+        if report is not None:
+            raise VmatteError("--report takes one clip, not a folder")
         net = load_model(model, weights, device=str(dev), dtype=dtype)
         return _convert_folder(src_path, targets, net, bg, downsample_ratio, subject, progress,
                                dict(prores_encoder=prores_encoder, crf=crf, bit_depth=bit_depth, audio=audio),
@@ -139,6 +147,9 @@ def _convert_one(source, targets: dict[str, Path], net, bg, downsample_ratio, su
     info = source.info
     matter = Matter(net, _ratio(downsample_ratio, info, subject))
     shots = ShotMatter(matter, shot_opts["warmup"], shot_opts["scene_cuts"])
+    quality = None
+    if shot_opts.get("report") is not None:
+        quality = QualityReport(title=f"vmatte quality report: {info.path.name}", expected_frames=info.frames)
     outputs: list[Output] = []
     with contextlib.ExitStack() as undo:
         # Until every sink is closed, an error or Ctrl-C aborts them all: no partial file stays.
@@ -146,10 +157,13 @@ def _convert_one(source, targets: dict[str, Path], net, bg, downsample_ratio, su
             sink = open_sink(role, path, info, **sink_opts)
             outputs.append(Output(role, sink))
             undo.callback(sink.abort)
-        summary = run(source, shots, outputs, bg, shot_opts["edges"], info.frames, progress)
+        summary = run(source, shots, outputs, bg, shot_opts["edges"], info.frames, progress,
+                      observers=(quality,) if quality else ())
         for o in outputs:
             o.sink.close()
         undo.pop_all()
+    if quality is not None:
+        quality.write(shot_opts["report"])
     return summary
 
 

@@ -97,8 +97,11 @@ def _get(q: queue.Queue, stop: threading.Event, other: _Worker | None = None) ->
 
 def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], background: Background | None = None,
         edges: EdgeControls | None = None, total: int | None = None, progress: bool = True,
-        depth: int = 4) -> Summary:
-    """Matte every frame into every output. Never drops a frame. Sinks are closed by the caller."""
+        depth: int = 4, observers: tuple = ()) -> Summary:
+    """Matte every frame into every output. Never drops a frame. Sinks are closed by the caller.
+
+    observers get observe(frame, matte, new_shot, background) for every frame (the quality report).
+    """
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(depth)
     encoded: queue.Queue = queue.Queue(depth)
@@ -141,10 +144,12 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
             item = next(mattes, None)
             if item is None:
                 break
-            f, m, _ = item
+            f, m, new_shot = item
             t1 = time.perf_counter()
             if edges:
                 m = edges.apply(m)
+            for ob in observers:
+                ob.observe(f, m, new_shot, background)
             arrays = [to_array(render(o.role, m, background, f.index), o.sink.bits) for o in outputs]
             times.network += t1 - t0
             times.compose += time.perf_counter() - t1
