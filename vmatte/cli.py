@@ -43,6 +43,17 @@ def _report(a: argparse.Namespace) -> int:
     return _convert(a)
 
 
+def _live(a: argparse.Namespace) -> int:
+    from .live import live
+
+    live(a.source, a.sink, background=a.background, realtime=a.realtime, width=a.width, height=a.height, fps=a.fps,
+         mirror=a.mirror, stats_json=a.stats_json, max_frames=a.max_frames, device=a.device,
+         downsample_ratio=a.downsample_ratio, subject=a.subject, precision=a.precision, weights=a.weights,
+         model=a.model, scene_cuts=a.scene_cuts, matte_choke=a.matte_choke, feather=a.feather, despill=a.despill,
+         quiet=a.quiet)
+    return 0
+
+
 def _models(a: argparse.Namespace) -> int:
     from . import weights
 
@@ -84,6 +95,28 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_report)
     _matting_options(r)
 
+    v = sub.add_parser("live", help="camera (or a file played live) to a virtual camera, stream, window or file")
+    v.add_argument("--config", help="a preset YAML (configs/*.yaml); flags given here override it")
+    v.add_argument("--source", default="0", help="camera index, /dev/videoN, or a video file or URL (default 0)")
+    v.add_argument("--sink", default="virtual", help="virtual, udp://HOST:PORT, preview, or a file path")
+    v.add_argument("--background", default="blur:20", help="blur[:sigma px], colour, image, video, or transparent")
+    v.add_argument("--realtime", action="store_true", help="pace a file source to its own timestamps")
+    v.add_argument("--width", type=int, help="camera width to ask for, pixels")
+    v.add_argument("--height", type=int, help="camera height to ask for, pixels")
+    v.add_argument("--fps", type=float, help="camera frame rate to ask for")
+    v.add_argument("--mirror", action="store_true", help="flip left-right, like a mirror")
+    v.add_argument("--stats-json", help="write frames in/out/dropped, fps and latency percentiles here at the end")
+    v.add_argument("--max-frames", type=int, help="stop after this many captured frames")
+    for flag, kw in (("--downsample-ratio", dict(default="auto")), ("--subject", dict(default="portrait")),
+                     ("--device", dict(default="auto")), ("--precision", dict(default="auto")),
+                     ("--model", dict(default="rvm-mobilenetv3")), ("--weights", {}),
+                     ("--scene-cuts", dict(default="reset", choices=("reset", "ignore"))),
+                     ("--matte-choke", dict(type=float, default=0.0)), ("--feather", dict(type=float, default=0.0)),
+                     ("--despill", dict(type=float, default=0.0))):
+        v.add_argument(flag, **kw)
+    v.add_argument("-q", "--quiet", action="store_true")
+    v.set_defaults(func=_live)
+
     m = sub.add_parser("models", help="list, fetch or locate model weights")
     m.add_argument("action", choices=("list", "pull", "path"))
     m.add_argument("name", nargs="?", default="rvm-mobilenetv3")
@@ -124,9 +157,38 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _with_config(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse; if --config names a preset, its keys become defaults and the command line still wins."""
+    args = parser.parse_args(argv)
+    path = getattr(args, "config", None)
+    if not path:
+        return args
+    import yaml
+
+    try:
+        preset = yaml.safe_load(open(path, encoding="utf-8")) or {}
+    except OSError as e:
+        raise VmatteError(f"cannot read --config {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise VmatteError(f"--config {path} is not valid YAML ({type(e).__name__})") from None
+    if not isinstance(preset, dict):
+        raise VmatteError(f"--config {path} must be a mapping of option: value")
+    sub = parser._subparsers._group_actions[0].choices[args.command]  # the subcommand's own parser
+    known = {a.dest for a in sub._actions}
+    unknown = sorted(k for k in (key.replace("-", "_") for key in preset) if k not in known)
+    if unknown:
+        raise VmatteError(f"--config {path}: unknown option(s) {', '.join(unknown)}")
+    sub.set_defaults(**{k.replace("-", "_"): v for k, v in preset.items()})
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
+    try:
+        args = _with_config(build_parser(), argv)
+    except VmatteError as e:
+        print(f"vmatte: error: {e}", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
     except VmatteError as e:

@@ -19,8 +19,13 @@ def _rotate(image: np.ndarray, degrees: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
-def open_container(path: Path) -> av.container.InputContainer:
-    """Open `path` with PyAV, turning every failure into a one-line VmatteError."""
+def open_container(path: Path, url: str | None = None) -> av.container.InputContainer:
+    """Open `path` (or a stream `url` such as rtsp://...) with PyAV; every failure is a one-line VmatteError."""
+    if url is not None:
+        try:
+            return av.open(url, metadata_errors="ignore", timeout=10)
+        except av.error.FFmpegError as e:
+            raise VmatteError(f"cannot open stream {url} ({e.strerror or type(e).__name__}); check the URL") from None
     if not path.exists():
         raise VmatteError(f"{path} does not exist; check the path")
     if path.is_dir():
@@ -47,8 +52,9 @@ class VideoFileSource:
     """Decodes the first video stream of a file to RGB frames; a context manager."""
 
     def __init__(self, path: str | Path) -> None:
+        url = str(path) if "://" in str(path) else None
         self.path = Path(path)
-        self.container = open_container(self.path)
+        self.container = open_container(self.path, url)
         try:
             self.info = self._probe()
         except BaseException:

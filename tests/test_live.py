@@ -1,0 +1,227 @@
+"""Live mode, driven by files played as live sources; the virtual camera through a recording backend."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from conftest import person_frames
+from readback import decode
+from samples.make_sample import write_clip
+from vmatte.engine import Matter
+from vmatte.live import live
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    p = tmp_path_factory.mktemp("live") / "cam.mov"
+    write_clip(p, person_frames(24, 160, 120), fps=Fraction(30000, 1001), audio=False, timecode=None)
+    return p
+
+
+class Recorder:
+    """A pyvirtualcam backend that keeps what it is sent (no v4l2loopback can exist on these machines)."""
+
+    frames: list[np.ndarray] = []
+    opened: dict = {}
+
+    def __init__(self, *, width, height, fps, fourcc, device, **kw):
+        Recorder.frames = []
+        Recorder.opened = dict(width=width, height=height, fps=fps, fourcc=fourcc)
+
+    def send(self, frame):
+        Recorder.frames.append(frame.copy())
+
+    def close(self):
+        Recorder.opened["closed"] = True
+
+    def device(self):
+        return "recorder"
+
+    def native_fourcc(self):
+        return None
+
+
+@pytest.fixture
+def recorder():
+    import pyvirtualcam
+
+    pyvirtualcam.register_backend("vmatte-test", Recorder)
+    return Recorder
+
+
+def test_file_sink_gets_every_frame_frame_accurate(clip, tmp_path, model):
+    out, stats_path = tmp_path / "rec.mp4", tmp_path / "stats.json"
+    s = live(str(clip), str(out), background="#0000ff", stats_json=stats_path, downsample_ratio=0.5,
+             device="cpu", quiet=True)
+    assert s.frames_in == s.frames_out == 24 and s.frames_dropped == 0
+    stats = json.loads(stats_path.read_text())
+    assert set(stats) == {"frames_in", "frames_out", "frames_dropped", "fps", "latency_ms"}
+    assert set(stats["latency_ms"]) == {"p50", "p95", "max"} and stats["latency_ms"]["max"] > 0
+    got = decode(out, "rgb24")
+    assert len(got) == 24
+    m = Matter(model, 0.5)
+    with av.open(str(clip)) as c:
+        src = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    blue = np.array([0, 0, 1.0])
+    errs = []
+    for k, (img, g) in enumerate(zip(src, got)):
+        r = m(img)
+        fgr, pha = r.fgr[0].permute(1, 2, 0).numpy(), r.pha[0, 0].numpy()[..., None]
+        want = fgr * pha + blue * (1 - pha)
+        errs.append(np.abs(g / 255 - want).mean())
+        if k > 0:  # the alpha of the previous frame would not do: the matte is not lagging
+            lag = fgr * prev_pha + blue * (1 - prev_pha)
+            assert np.abs(g / 255 - lag).mean() > errs[-1]
+        prev_pha = pha
+    assert max(errs) < 3 / 255
+
+
+def test_realtime_source_paces_and_counts(clip, tmp_path):
+    s = live(str(clip), str(tmp_path / "rt.mp4"), realtime=True, downsample_ratio=0.25, device="cpu", quiet=True,
+             background="green")
+    assert s.frames_in == 24 and s.frames_out + s.frames_dropped == 24
+    assert 0 < s.latency_ms["p50"] <= s.latency_ms["p95"] <= s.latency_ms["max"]
+    assert s.fps <= 30000 / 1001 * 1.1  # paced to the clip, not faster
+
+
+def test_transparent_background_needs_alpha_sink(clip, tmp_path):
+    s = live(str(clip), str(tmp_path / "a.mov"), background="transparent", downsample_ratio=0.5, device="cpu",
+             quiet=True, max_frames=6)
+    assert s.frames_out == 6
+    assert decode(tmp_path / "a.mov", "rgba64le")[0].shape == (120, 160, 4)
+    from vmatte.errors import VmatteError
+
+    with pytest.raises(VmatteError, match="cannot hold|carries alpha"):
+        live(str(clip), str(tmp_path / "b.mp4"), background="transparent", device="cpu", quiet=True)
+    assert not (tmp_path / "b.mp4").exists()
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_udp_stream_on_loopback(clip):
+    port = free_udp_port()
+    received: list[np.ndarray] = []
+    ready = threading.Event()
+
+    def receive():
+        with av.open(f"udp://127.0.0.1:{port}?timeout=8000000&fifo_size=1000000&overrun_nonfatal=1",
+                     format="mpegts", options={"probesize": "32768", "analyzeduration": "0"}) as c:
+            for f in c.decode(video=0):
+                received.append(f.to_ndarray(format="rgb24"))
+                if len(received) >= 24:
+                    return
+
+    t = threading.Thread(target=lambda: (ready.set(), receive()), daemon=True)
+    t.start()
+    ready.wait()
+    import time
+
+    time.sleep(0.5)
+    s = live(str(clip), f"udp://127.0.0.1:{port}", background="green", downsample_ratio=0.5, device="cpu",
+             quiet=True)
+    t.join(timeout=20)
+    assert s.frames_out == 24
+    assert len(received) >= 20  # MPEG-TS over UDP: the receiver may miss the very first packets
+    assert received[-1].shape == (120, 160, 3)
+    assert received[-1][..., 1].mean() > received[-1][..., 0].mean()  # green background arrived
+
+
+def test_virtual_camera_boundary(clip, recorder):
+    s = live(str(clip), "virtual", background="blur:5", downsample_ratio=0.5, device="cpu", quiet=True,
+             vcam_backend="vmatte-test")
+    assert recorder.opened["width"] == 160 and recorder.opened["height"] == 120 and recorder.opened["closed"]
+    assert len(recorder.frames) == s.frames_out == 24
+    assert recorder.frames[0].size == 160 * 120 * 3  # RGB, as asked for
+
+
+def test_missing_v4l2loopback_is_one_line():
+    res = subprocess.run([sys.executable, "-m", "vmatte", "live", "--source", "/nonexistent.mp4", "--sink",
+                          "virtual"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "does not exist" in res.stderr
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        src = f"{d}/c.mov"
+        write_clip(src, person_frames(3, 64, 48), audio=False, timecode=None)
+        res = subprocess.run([sys.executable, "-m", "vmatte", "live", "--source", src, "--sink", "virtual"],
+                             capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1 and "modprobe v4l2loopback" in res.stderr
+
+
+class FlakyCamera:
+    """Stands in for cv2.VideoCapture: delivers frames, loses the device for a while, comes back."""
+
+    opens = 0
+
+    def __init__(self, device, script):
+        FlakyCamera.opens += 1
+        self.script = script  # shared list of booleans: True = a frame, False = a failed read
+
+    def isOpened(self):
+        return True
+
+    def set(self, *a):
+        return True
+
+    def get(self, prop):
+        return 30.0
+
+    def read(self):
+        if not self.script:
+            raise KeyboardInterrupt  # end of the scripted session: the user presses Ctrl-C
+        ok = self.script.pop(0)
+        if not ok:
+            return False, None
+        return True, person_frames(1, 96, 64)[0][..., ::-1].copy()
+
+    def release(self):
+        pass
+
+
+def test_camera_loss_is_retried_and_virtual_camera_kept_fed(recorder, monkeypatch):
+    script = [True] * 5 + [False] + [True] * 5
+    FlakyCamera.opens = 0
+    s = live("0", "virtual", background="green", downsample_ratio=0.5, device="cpu", quiet=True,
+             vcam_backend="vmatte-test", camera_opener=lambda dev: FlakyCamera(dev, script))
+    assert FlakyCamera.opens == 2  # reopened after the loss
+    assert s.frames_in == 10
+    assert s.frames_out + s.frames_dropped == 10
+    assert len(recorder.frames) >= s.frames_out  # plus placeholder/repeat frames while the camera was away
+
+
+def test_resolution_change_resets_state(model):
+    m = Matter(model, 0.5)
+    a, b = person_frames(2, 96, 64), person_frames(2, 128, 96)
+    m(a[0])
+    m(a[1])
+    r = m(b[0])
+    fresh = Matter(model, 0.5)(b[0])
+    assert r.pha.shape == (1, 1, 96, 128)
+    assert np.abs(r.pha.numpy() - fresh.pha.numpy()).max() < 1e-6
+
+
+def test_config_preset(tmp_path, clip):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text("background: green\ndownsample_ratio: 0.5\nmax_frames: 4\ndevice: cpu\n")
+    out = tmp_path / "o.mp4"
+    res = subprocess.run([sys.executable, "-m", "vmatte", "live", "--config", str(cfg), "--source", str(clip),
+                          "--sink", str(out), "-q"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert len(decode(out, "rgb24")) == 4
+    cfg.write_text("no_such_option: 1\n")
+    res = subprocess.run([sys.executable, "-m", "vmatte", "live", "--config", str(cfg)], capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 2 and "unknown option" in res.stderr

@@ -1,0 +1,219 @@
+"""The live driver: camera (or a file played live) -> engine -> compositor -> one sink, frame-accurate.
+
+Every output frame is composited with the alpha computed from that same frame. A capture thread
+feeds a one-frame slot: when the network falls behind a live source, the older waiting frame is
+dropped (and counted) rather than letting latency grow. Latency runs from capture (or the source
+timestamp) to the hand-off to the sink.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .compose import EdgeControls, parse_background, render
+from .convert import _dtype, _ratio
+from .engine import Matter
+from .errors import VmatteError
+from .io.atomic import commit, temp_path_for
+from .io.frames import SourceInfo
+from .io.live_sinks import FileSink, PreviewSink, UdpSink, VirtualCameraSink
+from .io.live_sources import LiveFrame, open_live_source
+from .pixels import to_array
+from .shots import ShotMatter
+from .weights import DEFAULT_MODEL, load_model, resolve_device
+
+
+@dataclass
+class LiveStats:
+    """frames_in captured, frames_out handed to the sink, frames_dropped, fps out, latency in ms."""
+
+    frames_in: int = 0
+    frames_out: int = 0
+    frames_dropped: int = 0
+    fps: float = 0.0
+    latency_ms: dict[str, float] = field(default_factory=lambda: {"p50": 0.0, "p95": 0.0, "max": 0.0})
+
+
+class _Slot:
+    """Hands frames from the capture thread to the loop. Live: keeps only the newest (drops the
+    older one, counted). Not live: blocks, so no frame is ever lost."""
+
+    def __init__(self, live: bool) -> None:
+        self.live = live
+        self.cond = threading.Condition()
+        self.items: list[LiveFrame | None] = []  # None marks the end of the source
+        self.dropped = 0
+
+    def put(self, item: LiveFrame | None, stop: threading.Event) -> None:
+        with self.cond:
+            if self.live and self.items and self.items[0] is not None and item is not None:
+                self.items.pop(0)
+                self.dropped += 1
+            while not self.live and len(self.items) >= 2 and not stop.is_set():
+                self.cond.wait(0.1)
+            self.items.append(item)
+            self.cond.notify_all()
+
+    def get(self, timeout: float) -> LiveFrame | None | bool:
+        """The next frame, None at the end, False on timeout."""
+        with self.cond:
+            if not self.items:
+                self.cond.wait(timeout)
+            if not self.items:
+                return False
+            item = self.items.pop(0)
+            self.cond.notify_all()
+            return item
+
+
+def open_sink(spec: str, width: int, height: int, fps: float, time_base: Fraction, alpha: bool,
+              vcam_backend: str | None = None):
+    """'virtual', 'udp://HOST:PORT', 'preview', or a file path."""
+    if spec == "virtual" or spec.startswith("virtual:"):
+        device = spec.split(":", 1)[1] if ":" in spec else None
+        return VirtualCameraSink(width, height, fps, device, vcam_backend)
+    if spec.startswith("udp://"):
+        return UdpSink(spec, width, height, fps, time_base)
+    if spec == "preview":
+        return PreviewSink()
+    info = SourceInfo(Path(spec), width, height, Fraction(fps).limit_denominator(1001), time_base)
+    return FileSink(spec, info, alpha)
+
+
+def live(source: str, sink: str, background: str | None = "blur:20", realtime: bool = False,
+         width: int | None = None, height: int | None = None, fps: float | None = None, mirror: bool = False,
+         stats_json: str | Path | None = None, max_frames: int | None = None, device: str = "auto",
+         downsample_ratio: str | float = "auto", subject: str = "portrait", precision: str = "auto",
+         weights: str | Path | None = None, model: str = DEFAULT_MODEL, scene_cuts: str = "reset",
+         matte_choke: float = 0.0, feather: float = 0.0, despill: float = 0.0, status_every: float = 5.0,
+         quiet: bool = False, vcam_backend: str | None = None, camera_opener=None) -> LiveStats:
+    """Run the live loop until the source ends, max_frames are captured, or Ctrl-C. Sizes in pixels, fps in
+    frames per second. background: blur[:sigma], colour, image, video, or 'transparent' (alpha sinks)."""
+    if camera_opener is not None:  # a stand-in capture device (tests)
+        from .io.live_sources import CameraSource, parse_camera
+
+        src = CameraSource(parse_camera(source), width, height, fps, opener=camera_opener)
+    else:
+        src = open_live_source(source, width, height, fps, realtime)
+    try:
+        return _run(src, sink, background, mirror, stats_json, max_frames, device, downsample_ratio, subject,
+                    precision, weights, model, scene_cuts, EdgeControls(matte_choke, feather, despill),
+                    status_every, quiet, vcam_backend)
+    finally:
+        src.close()
+
+
+def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, downsample_ratio, subject,
+         precision, weights, model_name, scene_cuts, edges, status_every, quiet, vcam_backend) -> LiveStats:
+    if stats_json is not None:
+        temp_path_for(Path(stats_json)).unlink()  # fail now if it cannot be written
+    dev = resolve_device(device)
+    transparent = background == "transparent"
+    bg = None if transparent else parse_background(background or "blur:20")
+    role = "rgba" if transparent else "composite"
+    sink = open_sink(sink_spec, src.width, src.height, src.fps, src.time_base, transparent, vcam_backend)
+    if transparent and not getattr(sink, "alpha", False):
+        sink.close()
+        raise VmatteError("a transparent background needs a sink that carries alpha: a .mov or .webm file")
+    net = load_model(model_name, weights, device=str(dev), dtype=_dtype(precision, dev))
+    info = SourceInfo(Path("live"), src.width, src.height, Fraction(src.fps).limit_denominator(1001), src.time_base)
+    shots = ShotMatter(Matter(net, _ratio(downsample_ratio, info, subject)), warmup=0,
+                       scene_cuts=scene_cuts == "reset", lookahead=False)
+    stop = threading.Event()
+    slot = _Slot(src.live)
+    stats = LiveStats()
+    latencies: list[float] = []
+    last: np.ndarray | None = None
+
+    def capture() -> None:
+        try:
+            for f in src.frames(stop):
+                if mirror:
+                    f.image = np.ascontiguousarray(f.image[:, ::-1])
+                stats.frames_in += 1
+                slot.put(f, stop)
+                if max_frames is not None and stats.frames_in >= max_frames:
+                    break
+        finally:
+            slot.put(None, stop)
+
+    def frames():
+        while not stop.is_set():
+            item = slot.get(timeout=max(0.05, 2.0 / src.fps))
+            if item is None:
+                return
+            if item is False:  # the camera is away: keep the virtual camera fed
+                if isinstance(sink, VirtualCameraSink):
+                    sink.send(last if last is not None else _placeholder(src.width, src.height), 0)
+                continue
+            yield item
+
+    grabber = threading.Thread(target=capture, name="vmatte-capture", daemon=True)
+    start = next_status = time.perf_counter()
+    grabber.start()
+    try:
+        with torch.inference_mode():
+            for f, m, _ in shots.run(frames()):
+                if edges:
+                    m = edges.apply(m)
+                out = to_array(render(role, m, bg, f.index), 8)
+                if out.shape[:2] != (src.height, src.width):  # the source changed size mid-stream
+                    import cv2
+
+                    out = cv2.resize(out, (src.width, src.height), interpolation=cv2.INTER_AREA)
+                sink.send(out, f.pts)
+                latencies.append(time.perf_counter() - f.captured)
+                stats.frames_out += 1
+                last = out if out.shape[2] == 3 else None
+                if not src.live and hasattr(sink, "pace"):
+                    sink.pace()
+                if getattr(sink, "closed", False):
+                    break
+                now = time.perf_counter()
+                if not quiet and now >= next_status:
+                    _status(stats, slot, latencies, now - start)
+                    next_status = now + status_every
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a live session ends: close everything below as usual
+    finally:
+        stop.set()
+        grabber.join(timeout=5)
+        sink.close()
+    elapsed = time.perf_counter() - start
+    stats.frames_dropped = slot.dropped
+    stats.fps = stats.frames_out / elapsed if elapsed > 0 else 0.0
+    if latencies:
+        ms = np.array(latencies) * 1000
+        stats.latency_ms = {"p50": round(float(np.percentile(ms, 50)), 2),
+                            "p95": round(float(np.percentile(ms, 95)), 2), "max": round(float(ms.max()), 2)}
+    if stats_json is not None:
+        p = Path(stats_json)
+        tmp = temp_path_for(p)
+        tmp.write_text(json.dumps(asdict(stats), indent=2) + "\n")
+        commit(tmp, p)
+    if not quiet:
+        _status(stats, slot, latencies, elapsed)
+    return stats
+
+
+def _placeholder(width: int, height: int) -> np.ndarray:
+    img = np.full((height, width, 3), 32, np.uint8)
+    import cv2
+
+    cv2.putText(img, "camera reconnecting...", (20, height // 2), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (220, 220, 220), 2)
+    return img
+
+
+def _status(stats: LiveStats, slot: _Slot, latencies: list[float], elapsed: float) -> None:
+    recent = np.array(latencies[-100:]) * 1000 if latencies else np.zeros(1)
+    print(f"vmatte live: {stats.frames_out} frames, {stats.frames_out / max(elapsed, 1e-9):.1f} fps, "
+          f"{slot.dropped} dropped, latency p50 {np.percentile(recent, 50):.0f} ms "
+          f"p95 {np.percentile(recent, 95):.0f} ms", file=sys.stderr)
