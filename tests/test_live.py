@@ -71,13 +71,13 @@ def test_file_sink_gets_every_frame_frame_accurate(clip, tmp_path, model):
     with av.open(str(clip)) as c:
         src = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     blue = np.array([0, 0, 1.0])
-    errs = []
-    for k, (img, g) in enumerate(zip(src, got)):
+    errs, prev_pha = [], None
+    for img, g in zip(src, got):
         r = m(img)
         fgr, pha = r.fgr[0].permute(1, 2, 0).numpy(), r.pha[0, 0].numpy()[..., None]
         want = fgr * pha + blue * (1 - pha)
         errs.append(np.abs(g / 255 - want).mean())
-        if k > 0:  # the alpha of the previous frame would not do: the matte is not lagging
+        if prev_pha is not None:  # the alpha of the previous frame would not do: the matte is not lagging
             lag = fgr * prev_pha + blue * (1 - prev_pha)
             assert np.abs(g / 255 - lag).mean() > errs[-1]
         prev_pha = pha
