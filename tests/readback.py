@@ -43,7 +43,7 @@ def video_pts(path: Path) -> tuple[list[Fraction], Fraction | None]:
 
 def reference_mattes(model, path: Path, ratio: float) -> list[tuple[np.ndarray, np.ndarray]]:
     """The network's own output on the source, frame by frame: (fgr HxWx3, alpha HxW), 0..1 float."""
-    m = Matter(model, ratio)
+    m = Matter(model, ratio, backend="auto")  # what convert uses: the writers are under test here
     out = []
     with av.open(str(path)) as c:
         for f in c.decode(video=0):

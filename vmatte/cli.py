@@ -16,7 +16,7 @@ def _convert(a: argparse.Namespace) -> int:
                      subject=a.subject, device=a.device, precision=a.precision, weights=a.weights, model=a.model,
                      prores_encoder=a.prores_encoder, crf=a.crf, bit_depth=a.bit_depth, audio=not a.no_audio,
                      fps=a.fps, warmup=a.warmup, scene_cuts=a.scene_cuts, matte_choke=a.matte_choke,
-                     feather=a.feather, despill=a.despill, report=a.report,
+                     feather=a.feather, despill=a.despill, report=a.report, backend=a.backend,
                      progress=not (a.no_progress or a.quiet))
     if isinstance(result, BatchSummary):
         if not a.quiet:
@@ -50,7 +50,7 @@ def _live(a: argparse.Namespace) -> int:
          mirror=a.mirror, stats_json=a.stats_json, max_frames=a.max_frames, device=a.device,
          downsample_ratio=a.downsample_ratio, subject=a.subject, precision=a.precision, weights=a.weights,
          model=a.model, scene_cuts=a.scene_cuts, matte_choke=a.matte_choke, feather=a.feather, despill=a.despill,
-         quiet=a.quiet)
+         backend=a.backend, quiet=a.quiet)
     return 0
 
 
@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--max-frames", type=int, help="stop after this many captured frames")
     for flag, kw in (("--downsample-ratio", dict(default="auto")), ("--subject", dict(default="portrait")),
                      ("--device", dict(default="auto")), ("--precision", dict(default="auto")),
+                     ("--backend", dict(default="auto")),
                      ("--model", dict(default="rvm-mobilenetv3")), ("--weights", {}),
                      ("--scene-cuts", dict(default="reset", choices=("reset", "ignore"))),
                      ("--matte-choke", dict(type=float, default=0.0)), ("--feather", dict(type=float, default=0.0)),
@@ -132,6 +133,8 @@ def _matting_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--subject", choices=("portrait", "full-body"), default="portrait",
                    help="what auto downsampling assumes (default portrait)")
     c.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    c.add_argument("--backend", default="auto", choices=("auto", "torch", "cuda-graph", "onnxruntime", "tensorrt"),
+                   help="auto: cuda-graph on CUDA, onnxruntime on CPU")
     c.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16"))
     c.add_argument("--model", default="rvm-mobilenetv3")
     c.add_argument("--weights", help="a .pth, .safetensors or RVM .onnx file instead of the registry's")

@@ -81,7 +81,7 @@ def convert(input: str | Path, rgba: str | Path | None = None, matte: str | Path
             prores_encoder: str = "aw", crf: int = 18, bit_depth: int = 8, audio: bool = True,
             fps: float | None = None, warmup: int = 15, scene_cuts: str = "reset", matte_choke: float = 0.0,
             feather: float = 0.0, despill: float = 0.0, report: str | Path | None = None,
-            progress: bool = True) -> Summary | BatchSummary:
+            backend: str = "auto", progress: bool = True) -> Summary | BatchSummary:
     """Matte a video file, image sequence or folder of videos into the requested outputs.
 
     Outputs: rgba (straight alpha + predicted foreground colour), matte (alpha only), composite (over
@@ -89,7 +89,8 @@ def convert(input: str | Path, rgba: str | Path | None = None, matte: str | Path
     by extension. downsample_ratio is the network's internal scale (0..1] or "auto" (RVM's guidance for
     `subject`). Each shot (the clip's start, and after each detected hard cut when scene_cuts is
     "reset") starts from a state settled on its first `warmup` frames. matte_choke and feather are in
-    pixels, despill 0..1. `report` writes the HTML quality report there. Returns a Summary (frames, seconds,
+    pixels, despill 0..1. `report` writes the HTML quality report there. `backend`: auto, torch,
+    cuda-graph, onnxruntime or tensorrt (see vmatte.engine). Returns a Summary (frames, seconds,
     fps, cuts), or a BatchSummary for a folder.
     """
     targets = {r: Path(p) for r, p in
@@ -112,7 +113,7 @@ def convert(input: str | Path, rgba: str | Path | None = None, matte: str | Path
     if warmup < 0:
         raise VmatteError("--warmup must be 0 (off) or a number of frames")
     shot_opts = dict(warmup=warmup, scene_cuts=scene_cuts == "reset",
-                     edges=EdgeControls(matte_choke, feather, despill), report=report)
+                     edges=EdgeControls(matte_choke, feather, despill), report=report, backend=backend)
     dev = resolve_device(device)
     dtype = _dtype(precision, dev)
     if ("composite" in targets or report is not None) and background is None:
@@ -145,7 +146,7 @@ def _is_folder(p: Path) -> bool:
 def _convert_one(source, targets: dict[str, Path], net, bg, downsample_ratio, subject: str, progress: bool,
                  sink_opts: dict, shot_opts: dict) -> Summary:
     info = source.info
-    matter = Matter(net, _ratio(downsample_ratio, info, subject))
+    matter = Matter(net, _ratio(downsample_ratio, info, subject), shot_opts.get("backend", "auto"))
     shots = ShotMatter(matter, shot_opts["warmup"], shot_opts["scene_cuts"])
     quality = None
     if shot_opts.get("report") is not None:

@@ -93,7 +93,8 @@ def live(source: str, sink: str, background: str | None = "blur:20", realtime: b
          stats_json: str | Path | None = None, max_frames: int | None = None, device: str = "auto",
          downsample_ratio: str | float = "auto", subject: str = "portrait", precision: str = "auto",
          weights: str | Path | None = None, model: str = DEFAULT_MODEL, scene_cuts: str = "reset",
-         matte_choke: float = 0.0, feather: float = 0.0, despill: float = 0.0, status_every: float = 5.0,
+         matte_choke: float = 0.0, feather: float = 0.0, despill: float = 0.0, backend: str = "auto",
+         status_every: float = 5.0,
          quiet: bool = False, vcam_backend: str | None = None, camera_opener=None) -> LiveStats:
     """Run the live loop until the source ends, max_frames are captured, or Ctrl-C. Sizes in pixels, fps in
     frames per second. background: blur[:sigma], colour, image, video, or 'transparent' (alpha sinks)."""
@@ -106,13 +107,14 @@ def live(source: str, sink: str, background: str | None = "blur:20", realtime: b
     try:
         return _run(src, sink, background, mirror, stats_json, max_frames, device, downsample_ratio, subject,
                     precision, weights, model, scene_cuts, EdgeControls(matte_choke, feather, despill),
-                    status_every, quiet, vcam_backend)
+                    backend, status_every, quiet, vcam_backend)
     finally:
         src.close()
 
 
 def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, downsample_ratio, subject,
-         precision, weights, model_name, scene_cuts, edges, status_every, quiet, vcam_backend) -> LiveStats:
+         precision, weights, model_name, scene_cuts, edges, backend, status_every, quiet,
+         vcam_backend) -> LiveStats:
     if stats_json is not None:
         temp_path_for(Path(stats_json)).unlink()  # fail now if it cannot be written
     dev = resolve_device(device)
@@ -125,7 +127,7 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
         raise VmatteError("a transparent background needs a sink that carries alpha: a .mov or .webm file")
     net = load_model(model_name, weights, device=str(dev), dtype=_dtype(precision, dev))
     info = SourceInfo(Path("live"), src.width, src.height, Fraction(src.fps).limit_denominator(1001), src.time_base)
-    shots = ShotMatter(Matter(net, _ratio(downsample_ratio, info, subject)), warmup=0,
+    shots = ShotMatter(Matter(net, _ratio(downsample_ratio, info, subject), backend), warmup=0,
                        scene_cuts=scene_cuts == "reset", lookahead=False)
     stop = threading.Event()
     slot = _Slot(src.live)

@@ -1,0 +1,83 @@
+"""Engine backends: the static ONNX export (what TensorRT builds from) and the ONNX Runtime stepper."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from conftest import person_frames
+from vmatte.engine import Matter, pick_backend
+from vmatte.engine.onnx_export import INPUTS, OUTPUTS, OrtStepper, export_onnx
+from vmatte.errors import VmatteError
+
+
+@pytest.mark.parametrize("shape,ratio", [((1, 3, 192, 256), 0.375), ((1, 3, 181, 243), 0.5), ((1, 3, 144, 256), 1.0)])
+def test_static_export_matches_torch_in_onnxruntime(model, shape, ratio, tmp_path):
+    path = export_onnx(model, ratio, shape, tmp_path / "e.onnx")
+    g = onnx.load(str(path)).graph
+    assert [i.name for i in g.input] == INPUTS and [o.name for o in g.output] == OUTPUTS
+    for i in g.input:  # every dimension static, no downsample_ratio input: what TensorRT needs
+        assert all(d.dim_value > 0 for d in i.type.tensor_type.shape.dim)
+    ort = OrtStepper(model, ratio, shape)
+    frames = [f[: shape[2], : shape[3]] for f in person_frames(10, 256, 192)]
+    state = [None] * 4
+    worst = 0.0
+    for f in frames:
+        src = torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            fgr, pha, *state = model(src, *state, downsample_ratio=ratio)
+        ofgr, opha = ort(src)
+        worst = max(worst, float((pha - opha).abs().max()), float((fgr - ofgr).abs().max()))
+    assert worst <= 1e-4
+
+
+def test_matter_backends_agree_with_resets_and_size_changes(model):
+    a, b = person_frames(4, 160, 120), person_frames(3, 128, 96)
+    t, o = Matter(model, 0.5, "torch"), Matter(model, 0.5, "onnxruntime")
+    for i, img in enumerate(a + b + a[:2]):
+        if i == 2:
+            t.reset()
+            o.reset()
+        x, y = t(img), o(img)
+        assert float((x.pha - y.pha).abs().max()) <= 1e-4
+
+
+def test_backend_choice_on_cpu():
+    cpu = torch.device("cpu")
+    assert pick_backend("auto", cpu) == "onnxruntime"
+    assert pick_backend("torch", cpu) == "torch"
+    for b in ("cuda-graph", "tensorrt"):
+        with pytest.raises(VmatteError, match="needs a CUDA device"):
+            pick_backend(b, cpu)
+    with pytest.raises(VmatteError, match="unknown backend"):
+        pick_backend("openvino", cpu)
+
+
+def test_missing_tensorrt_is_a_one_line_hint():
+    try:
+        import tensorrt  # noqa: F401
+        pytest.skip("tensorrt is installed here")
+    except ImportError:
+        pass
+    from vmatte.engine.tensorrt import _trt
+
+    with pytest.raises(VmatteError) as e:
+        _trt()
+    assert "pip install tensorrt" in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_graph_matches_eager_and_fp16_is_close(model):
+    import vmatte
+
+    gpu32 = vmatte.load_model(device="cuda", dtype=torch.float32)
+    gpu16 = vmatte.load_model(device="cuda", dtype=torch.float16)
+    eager, graph, half = Matter(gpu32, 0.25, "torch"), Matter(gpu32, 0.25, "cuda-graph"), Matter(gpu16, 0.25,
+                                                                                              "cuda-graph")
+    diffs = []
+    for img in person_frames(8, 640, 360):
+        e, g, h = eager(img), graph(img), half(img)
+        assert float((e.pha - g.pha).abs().max()) < 1e-4
+        diffs.append(float((e.pha - h.pha.float()).abs().mean()))
+    assert np.mean(diffs) < 1e-3

@@ -1,0 +1,114 @@
+"""The engine: one stream's recurrent matting state around a backend.
+
+A backend is a *stepper*: `step(src) -> (fgr, pha)` for one [B,3,H,W] frame batch at a fixed size,
+carrying the recurrent state itself, plus `reset()`. Backends:
+
+- torch: eager PyTorch, any device (`steppers.TorchStepper`);
+- cuda-graph: the recurrent step captured as a CUDA graph per (shape, ratio), state on the GPU
+  (`steppers.CudaGraphStepper`);
+- onnxruntime: our own static-shape ONNX export run in ONNX Runtime, the fastest on CPU
+  (`onnx_export.OrtStepper`);
+- tensorrt: the same export built into an fp16 TensorRT engine (`tensorrt.TrtStepper`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import VmatteError
+from ..model import MattingNetwork
+from ..pixels import to_tensor
+
+# RVM's guidance: an internal short side of ~270 px for portraits, ~432 px for full body.
+SUBJECT_SHORT_SIDE = {"portrait": 270, "full-body": 432}
+BACKENDS = ("auto", "torch", "cuda-graph", "onnxruntime", "tensorrt")
+
+
+def auto_downsample_ratio(width: int, height: int, subject: str = "portrait") -> float:
+    """Ratio (0..1] that brings the short side to RVM's recommended internal size for `subject`."""
+    if subject not in SUBJECT_SHORT_SIDE:
+        raise ValueError(f"subject must be one of {sorted(SUBJECT_SHORT_SIDE)}")
+    return min(1.0, SUBJECT_SHORT_SIDE[subject] / min(width, height))
+
+
+def pick_backend(backend: str, device: torch.device) -> str:
+    """'auto' -> cuda-graph on CUDA, onnxruntime on CPU (when installed), else torch."""
+    if backend not in BACKENDS:
+        raise VmatteError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    if backend != "auto":
+        if backend in ("cuda-graph", "tensorrt") and device.type != "cuda":
+            raise VmatteError(f"--backend {backend} needs a CUDA device; use --backend torch or onnxruntime on CPU")
+        if backend == "onnxruntime" and device.type != "cpu":
+            raise VmatteError("--backend onnxruntime runs on the CPU here; use --device cpu")
+        return backend
+    if device.type == "cuda":
+        return "cuda-graph"
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "torch"
+    return "onnxruntime"
+
+
+def make_stepper(model: MattingNetwork, ratio: float, shape: tuple[int, ...], backend: str):
+    """A stepper for frames of `shape` ([B,3,H,W]) at downsample `ratio`."""
+    from . import steppers
+
+    if backend == "torch":
+        return steppers.TorchStepper(model, ratio)
+    if backend == "cuda-graph":
+        return steppers.CudaGraphStepper(model, ratio, shape)
+    if backend == "onnxruntime":
+        from .onnx_export import OrtStepper
+
+        return OrtStepper(model, ratio, shape)
+    if backend == "tensorrt":
+        from .tensorrt import TrtStepper
+
+        return TrtStepper(model, ratio, shape)
+    raise VmatteError(f"unknown backend {backend!r}")
+
+
+@dataclass
+class Matte:
+    """One frame's result, on the engine's device: src and fgr [1,3,H,W] RGB 0..1, pha [1,1,H,W] alpha 0..1."""
+
+    src: torch.Tensor
+    fgr: torch.Tensor
+    pha: torch.Tensor
+
+
+class Matter:
+    """Mattes one stream frame by frame, carrying the recurrent state between calls.
+
+    A change of frame size starts a fresh state (and, for static-shape backends, a new stepper).
+    """
+
+    def __init__(self, model: MattingNetwork, downsample_ratio: float, backend: str = "torch") -> None:
+        self.model = model
+        self.ratio = float(downsample_ratio)
+        p = next(model.parameters())
+        self.device, self.dtype = p.device, p.dtype
+        self.backend = pick_backend(backend, self.device)
+        self._steppers: dict[tuple[int, ...], object] = {}
+        self._size: tuple[int, ...] | None = None
+
+    def reset(self) -> None:
+        """Forget the recurrent state (a new shot or a new stream)."""
+        for s in self._steppers.values():
+            s.reset()
+
+    @torch.inference_mode()
+    def __call__(self, image: np.ndarray) -> Matte:
+        """Matte one HxWx3 RGB uint8/uint16 frame."""
+        src = to_tensor(image, self.device, self.dtype)
+        shape = tuple(src.shape)
+        if shape != self._size:
+            self._size = shape
+            if shape not in self._steppers:
+                self._steppers[shape] = make_stepper(self.model, self.ratio, shape, self.backend)
+            self.reset()
+        fgr, pha = self._steppers[shape](src)
+        return Matte(src, fgr, pha)
