@@ -127,8 +127,9 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
         raise VmatteError("a transparent background needs a sink that carries alpha: a .mov or .webm file")
     net = load_model(model_name, weights, device=str(dev), dtype=_dtype(precision, dev))
     info = SourceInfo(Path("live"), src.width, src.height, Fraction(src.fps).limit_denominator(1001), src.time_base)
-    shots = ShotMatter(Matter(net, _ratio(downsample_ratio, info, subject), backend), warmup=0,
-                       scene_cuts=scene_cuts == "reset", lookahead=False)
+    matter = Matter(net, _ratio(downsample_ratio, info, subject), backend)
+    matter.prepare(src.width, src.height)
+    shots = ShotMatter(matter, warmup=0, scene_cuts=scene_cuts == "reset", lookahead=False)
     stop = threading.Event()
     slot = _Slot(src.live)
     stats = LiveStats()

@@ -100,6 +100,12 @@ class Matter:
         for s in self._steppers.values():
             s.reset()
 
+    def prepare(self, width: int, height: int) -> None:
+        """Build the backend for width x height pixels now (an export, a graph capture) rather than
+        on the first frame, where a live loop would drop frames while it waits."""
+        self(np.zeros((height, width, 3), np.uint8))
+        self.reset()
+
     @torch.inference_mode()
     def __call__(self, image: np.ndarray) -> Matte:
         """Matte one HxWx3 RGB uint8/uint16 frame."""
