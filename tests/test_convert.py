@@ -210,3 +210,33 @@ def test_real_clip_to_prores(model, tmp_path):
     assert len(got) == len(ref) == s.frames
     means = [err(g[..., 3] / 65535, p)[0] for g, (_, p) in zip(got, ref)]
     assert max(means) < 1.5 / 255
+
+
+def with_display_matrix(src, dst, matrix):
+    """Copy a .mov, setting its video track header's display matrix (how phones mark rotation)."""
+    import struct
+
+    data = bytearray(src.read_bytes())
+    i = data.find(b"tkhd")
+    assert data[i + 4] == 0  # version 0 layout
+    at = i + 4 + 1 + 3 + 4 + 4 + 4 + 4 + 4 + 8 + 2 + 2 + 2 + 2
+    data[at: at + 36] = struct.pack(">9i", *matrix)
+    dst.write_bytes(bytes(data))
+
+
+def test_rotation_metadata_is_applied(tmp_path, model):
+    plain = tmp_path / "plain.mov"
+    write_clip(plain, person_frames(3, 160, 120), audio=False, timecode=None)
+    turned = tmp_path / "turned.mov"
+    with_display_matrix(plain, turned, (0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30))  # a phone held upright
+    with av.open(str(turned)) as c:
+        assert next(c.decode(video=0)).rotation == -90  # FFmpeg sees it: shown 90 degrees clockwise
+    with vc.open_source(turned) as s:
+        assert (s.info.width, s.info.height) == (120, 160)
+        upright = next(iter(s)).image
+    with av.open(str(plain)) as c:
+        raw = next(c.decode(video=0)).to_ndarray(format="rgb24")
+    assert np.array_equal(upright, np.rot90(raw, -1))  # clockwise, as players show it
+    out = tmp_path / "o.mov"
+    convert(turned, rgba=out)
+    assert decode(out, "rgba64le")[0].shape == (160, 120, 4)

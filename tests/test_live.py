@@ -225,3 +225,21 @@ def test_config_preset(tmp_path, clip):
     res = subprocess.run([sys.executable, "-m", "vmatte", "live", "--config", str(cfg)], capture_output=True,
                          text=True, timeout=300)
     assert res.returncode == 2 and "unknown option" in res.stderr
+
+
+def test_image_background_fill_and_fit(clip, tmp_path):
+    import cv2
+
+    bg = tmp_path / "bg.png"
+    img = np.zeros((40, 160, 3), np.uint8)
+    img[:] = (0, 0, 255)  # a wide red image (BGR)
+    cv2.imwrite(str(bg), img)
+    for fit in ("fill", "fit"):
+        out = tmp_path / f"{fit}.mp4"
+        live(str(clip), str(out), background=str(bg), background_fit=fit, downsample_ratio=0.5, device="cpu",
+             quiet=True, max_frames=2)
+        corner = decode(out, "rgb24")[0][2:8, 2:8].mean(axis=(0, 1))
+        if fit == "fill":
+            assert corner[0] > 180 and corner[2] < 60  # covered: red reaches the corner
+        else:
+            assert corner.max() < 40  # fitted: black bars above and below the wide image

@@ -17,6 +17,7 @@ def _convert(a: argparse.Namespace) -> int:
                      prores_encoder=a.prores_encoder, crf=a.crf, bit_depth=a.bit_depth, audio=not a.no_audio,
                      fps=a.fps, warmup=a.warmup, scene_cuts=a.scene_cuts, matte_choke=a.matte_choke,
                      feather=a.feather, despill=a.despill, report=a.report, backend=a.backend,
+                     background_fit=a.background_fit,
                      progress=not (a.no_progress or a.quiet))
     if isinstance(result, BatchSummary):
         if not a.quiet:
@@ -50,7 +51,7 @@ def _live(a: argparse.Namespace) -> int:
          mirror=a.mirror, stats_json=a.stats_json, max_frames=a.max_frames, device=a.device,
          downsample_ratio=a.downsample_ratio, subject=a.subject, precision=a.precision, weights=a.weights,
          model=a.model, scene_cuts=a.scene_cuts, matte_choke=a.matte_choke, feather=a.feather, despill=a.despill,
-         backend=a.backend, quiet=a.quiet)
+         backend=a.backend, background_fit=a.background_fit, quiet=a.quiet)
     return 0
 
 
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--max-frames", type=int, help="stop after this many captured frames")
     for flag, kw in (("--downsample-ratio", dict(default="auto")), ("--subject", dict(default="portrait")),
                      ("--device", dict(default="auto")), ("--precision", dict(default="auto")),
-                     ("--backend", dict(default="auto")),
+                     ("--backend", dict(default="auto")), ("--background-fit", dict(default="fill")),
                      ("--model", dict(default="rvm-mobilenetv3")), ("--weights", {}),
                      ("--scene-cuts", dict(default="reset", choices=("reset", "ignore"))),
                      ("--matte-choke", dict(type=float, default=0.0)), ("--feather", dict(type=float, default=0.0)),
@@ -129,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _matting_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--background", help="colour name or #rrggbb, image, video (looped), or blur[:sigma px]; "
                    "default green")
+    c.add_argument("--background-fit", choices=("fill", "fit"), default="fill",
+                   help="an image/video background covers the frame (fill, cropped) or fits inside it (fit)")
     c.add_argument("--downsample-ratio", default="auto", help="network scale in (0,1], or auto (default)")
     c.add_argument("--subject", choices=("portrait", "full-body"), default="portrait",
                    help="what auto downsampling assumes (default portrait)")

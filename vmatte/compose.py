@@ -144,8 +144,13 @@ class VideoBackground:
         return fit_to(to_tensor(img, m.src.device, m.src.dtype), h, w, self.mode)
 
 
-def parse_background(spec: str) -> Background:
-    """'blur[:sigma]', a colour name or #rrggbb, an image file, or a video file (looped)."""
+def parse_background(spec: str, fit: str = "fill") -> Background:
+    """'blur[:sigma]', a colour name or #rrggbb, an image file, or a video file (looped).
+
+    fit: 'fill' scales an image or video to cover the frame (cropping), 'fit' to fit inside it (bars).
+    """
+    if fit not in ("fill", "fit"):
+        raise VmatteError(f"background fit must be fill or fit, not {fit!r}")
     s = spec.strip()
     if s == "blur" or s.startswith("blur:"):
         try:
@@ -163,7 +168,7 @@ def parse_background(spec: str) -> Background:
         raise VmatteError(f"background {spec!r} is not a colour, blur[:sigma] or an existing file")
     from .io.images import IMAGE_EXTS
 
-    return ImageBackground(p) if p.suffix.lower() in IMAGE_EXTS else VideoBackground(p)
+    return ImageBackground(p, fit) if p.suffix.lower() in IMAGE_EXTS else VideoBackground(p, fit)
 
 
 def render(role: str, m: Matte, background: Background | None, index: int) -> torch.Tensor:

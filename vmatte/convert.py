@@ -81,7 +81,7 @@ def convert(input: str | Path, rgba: str | Path | None = None, matte: str | Path
             prores_encoder: str = "aw", crf: int = 18, bit_depth: int = 8, audio: bool = True,
             fps: float | None = None, warmup: int = 15, scene_cuts: str = "reset", matte_choke: float = 0.0,
             feather: float = 0.0, despill: float = 0.0, report: str | Path | None = None,
-            backend: str = "auto", progress: bool = True) -> Summary | BatchSummary:
+            backend: str = "auto", background_fit: str = "fill", progress: bool = True) -> Summary | BatchSummary:
     """Matte a video file, image sequence or folder of videos into the requested outputs.
 
     Outputs: rgba (straight alpha + predicted foreground colour), matte (alpha only), composite (over
@@ -118,7 +118,7 @@ def convert(input: str | Path, rgba: str | Path | None = None, matte: str | Path
     dtype = _dtype(precision, dev)
     if ("composite" in targets or report is not None) and background is None:
         background = "green"
-    bg = parse_background(background) if background else None
+    bg = parse_background(background, background_fit) if background else None
     src_path = Path(input)
     if src_path.is_dir() and any(q.suffix.lower() in VIDEO_EXTS for q in src_path.iterdir()):
         if report is not None:

@@ -94,7 +94,7 @@ def live(source: str, sink: str, background: str | None = "blur:20", realtime: b
          downsample_ratio: str | float = "auto", subject: str = "portrait", precision: str = "auto",
          weights: str | Path | None = None, model: str = DEFAULT_MODEL, scene_cuts: str = "reset",
          matte_choke: float = 0.0, feather: float = 0.0, despill: float = 0.0, backend: str = "auto",
-         status_every: float = 5.0,
+         background_fit: str = "fill", status_every: float = 5.0,
          quiet: bool = False, vcam_backend: str | None = None, camera_opener=None) -> LiveStats:
     """Run the live loop until the source ends, max_frames are captured, or Ctrl-C. Sizes in pixels, fps in
     frames per second. background: blur[:sigma], colour, image, video, or 'transparent' (alpha sinks)."""
@@ -107,19 +107,19 @@ def live(source: str, sink: str, background: str | None = "blur:20", realtime: b
     try:
         return _run(src, sink, background, mirror, stats_json, max_frames, device, downsample_ratio, subject,
                     precision, weights, model, scene_cuts, EdgeControls(matte_choke, feather, despill),
-                    backend, status_every, quiet, vcam_backend)
+                    backend, background_fit, status_every, quiet, vcam_backend)
     finally:
         src.close()
 
 
 def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, downsample_ratio, subject,
-         precision, weights, model_name, scene_cuts, edges, backend, status_every, quiet,
+         precision, weights, model_name, scene_cuts, edges, backend, background_fit, status_every, quiet,
          vcam_backend) -> LiveStats:
     if stats_json is not None:
         temp_path_for(Path(stats_json)).unlink()  # fail now if it cannot be written
     dev = resolve_device(device)
     transparent = background == "transparent"
-    bg = None if transparent else parse_background(background or "blur:20")
+    bg = None if transparent else parse_background(background or "blur:20", background_fit)
     role = "rgba" if transparent else "composite"
     sink = open_sink(sink_spec, src.width, src.height, src.fps, src.time_base, transparent, vcam_backend)
     if transparent and not getattr(sink, "alpha", False):
