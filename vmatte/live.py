@@ -8,6 +8,7 @@ timestamp) to the hand-off to the sink.
 from __future__ import annotations
 
 import json
+import queue
 import sys
 import threading
 import time
@@ -20,12 +21,13 @@ import torch
 
 from .compose import EdgeControls, parse_background, render
 from .convert import _dtype, _ratio
-from .engine import Matter
+from .engine import Matter, auto_downsample_ratio
 from .errors import VmatteError
 from .io.atomic import commit, temp_path_for
 from .io.frames import SourceInfo
 from .io.live_sinks import FileSink, PreviewSink, UdpSink, VirtualCameraSink
 from .io.live_sources import LiveFrame, open_live_source
+from .pipeline import _Worker
 from .pixels import to_array
 from .shots import ShotMatter
 from .weights import DEFAULT_MODEL, load_model, resolve_device
@@ -43,18 +45,19 @@ class LiveStats:
 
 
 class _Slot:
-    """Hands frames from the capture thread to the loop. Live: keeps only the newest (drops the
-    older one, counted). Not live: blocks, so no frame is ever lost."""
+    """Hands frames from the capture thread to the loop. Live: holds at most `depth` frames (a
+    one-frame jitter buffer by default) and drops the oldest, counted, when a newer one arrives.
+    Not live: blocks, so no frame is ever lost."""
 
-    def __init__(self, live: bool) -> None:
-        self.live = live
+    def __init__(self, live: bool, depth: int = 2) -> None:
+        self.live, self.depth = live, depth
         self.cond = threading.Condition()
         self.items: list[LiveFrame | None] = []  # None marks the end of the source
         self.dropped = 0
 
     def put(self, item: LiveFrame | None, stop: threading.Event) -> None:
         with self.cond:
-            if self.live and self.items and self.items[0] is not None and item is not None:
+            if self.live and len(self.items) >= self.depth and self.items[0] is not None and item is not None:
                 self.items.pop(0)
                 self.dropped += 1
             while not self.live and len(self.items) >= 2 and not stop.is_set():
@@ -127,14 +130,31 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
         raise VmatteError("a transparent background needs a sink that carries alpha: a .mov or .webm file")
     net = load_model(model_name, weights, device=str(dev), dtype=_dtype(precision, dev))
     info = SourceInfo(Path("live"), src.width, src.height, Fraction(src.fps).limit_denominator(1001), src.time_base)
-    matter = Matter(net, _ratio(downsample_ratio, info, subject), backend)
-    matter.prepare(src.width, src.height)
+    if downsample_ratio in ("auto", None) and src.live:
+        matter = keep_up_ratio(net, backend, src.width, src.height, src.fps, subject,
+                               lambda m: to_array(render(role, m, bg, 0), 8), quiet)
+    else:
+        matter = Matter(net, _ratio(downsample_ratio, info, subject), backend)
+        matter.prepare(src.width, src.height)
     shots = ShotMatter(matter, warmup=0, scene_cuts=scene_cuts == "reset", lookahead=False)
     stop = threading.Event()
     slot = _Slot(src.live)
     stats = LiveStats()
     latencies: list[float] = []
     last: np.ndarray | None = None
+    handoff: queue.Queue = queue.Queue(maxsize=2)
+
+    def deliver() -> None:
+        """The sink's own thread, so encoding overlaps the next frame's network step."""
+        nonlocal last
+        while (item := handoff.get()) is not None:
+            out, pts, captured = item
+            sink.send(out, pts)
+            latencies.append(time.perf_counter() - captured)
+            stats.frames_out += 1
+            last = out if out.shape[2] == 3 else None
+            if not src.live and hasattr(sink, "pace"):
+                sink.pace()
 
     def capture() -> None:
         try:
@@ -160,8 +180,10 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
             yield item
 
     grabber = threading.Thread(target=capture, name="vmatte-capture", daemon=True)
+    sender = _Worker(deliver, "vmatte-sink")
     start = next_status = time.perf_counter()
     grabber.start()
+    sender.start()
     try:
         with torch.inference_mode():
             for f, m, _ in shots.run(frames()):
@@ -172,13 +194,13 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
                     import cv2
 
                     out = cv2.resize(out, (src.width, src.height), interpolation=cv2.INTER_AREA)
-                sink.send(out, f.pts)
-                latencies.append(time.perf_counter() - f.captured)
-                stats.frames_out += 1
-                last = out if out.shape[2] == 3 else None
-                if not src.live and hasattr(sink, "pace"):
-                    sink.pace()
-                if getattr(sink, "closed", False):
+                while sender.is_alive():
+                    try:
+                        handoff.put((out, f.pts, f.captured), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if not sender.is_alive() or getattr(sink, "closed", False):
                     break
                 now = time.perf_counter()
                 if not quiet and now >= next_status:
@@ -189,7 +211,12 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
     finally:
         stop.set()
         grabber.join(timeout=5)
+        if sender.is_alive():
+            handoff.put(None)
+            sender.join()
         sink.close()
+    if sender.error is not None:
+        raise sender.error
     elapsed = time.perf_counter() - start
     stats.frames_dropped = slot.dropped
     stats.fps = stats.frames_out / elapsed if elapsed > 0 else 0.0
@@ -205,6 +232,37 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
     if not quiet:
         _status(stats, slot, latencies, elapsed)
     return stats
+
+
+def keep_up_ratio(net, backend: str, width: int, height: int, fps: float, subject: str, finish,
+                  quiet: bool = False, headroom: float = 0.75, min_side: int = 96) -> Matter:
+    """A Matter at the largest downsample ratio, from RVM's guidance down to an internal short side of
+    `min_side` pixels, whose step (network + `finish`, the compositing) takes at most `headroom` of
+    the frame interval on this machine, measured now on a test picture."""
+    guide = auto_downsample_ratio(width, height, subject)
+    floor = min(1.0, min_side / min(width, height))
+    ratios = sorted({guide, floor} | {r for r in (0.5, 0.375, 0.25, 0.2) if floor < r < guide}, reverse=True)
+    y, x = np.mgrid[:height, :width]
+    probe = np.stack([x * 255 // max(1, width - 1), y * 255 // max(1, height - 1), (x ^ y) & 255], -1)
+    probe = probe.astype(np.uint8)
+    budget = headroom / fps
+    for r in ratios:
+        matter = Matter(net, r, backend)
+        matter.prepare(width, height)
+        times = []
+        for _ in range(6):
+            t0 = time.perf_counter()
+            finish(matter(probe))
+            times.append(time.perf_counter() - t0)
+        step = float(np.median(times[1:]))
+        if step <= budget or r == ratios[-1]:
+            if not quiet and r != guide:
+                keeps = "keeps up with" if step <= budget else "is the floor; it may not keep up with"
+                print(f"vmatte live: downsample ratio {r:.3g} ({step * 1000:.0f} ms a frame) {keeps} {fps:.3g} fps "
+                      f"here (RVM's guidance: {guide:.3g}); pass --downsample-ratio to choose", file=sys.stderr)
+            matter.reset()
+            return matter
+    raise AssertionError("unreachable")
 
 
 def _placeholder(width: int, height: int) -> np.ndarray:
