@@ -81,3 +81,15 @@ def test_cuda_graph_matches_eager_and_fp16_is_close(model):
         assert float((e.pha - g.pha).abs().max()) < 1e-4
         diffs.append(float((e.pha - h.pha.float()).abs().mean()))
     assert np.mean(diffs) < 1e-3
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_settle_advances_state_like_a_full_step(model, backend):
+    """settle() skips the outputs but leaves the same state as a full step would."""
+    frames = person_frames(5, 160, 120)
+    full, cheap = Matter(model, 0.5, backend), Matter(model, 0.5, backend)
+    for f in frames[:4]:
+        full(f)
+        cheap.settle(f)
+    a, b = full(frames[4]), cheap(frames[4])
+    assert float((a.pha - b.pha).abs().max()) <= 1e-5

@@ -51,7 +51,7 @@ class ShotMatter:
             self.matter.reset()
             if self.warmup:
                 for f in head:  # settle the state on the shot's own first frames
-                    self.matter(f.image)
+                    self.matter.settle(f.image)
             for f in head:
                 yield f, self.matter(f.image), f is start and is_cut
             start, is_cut = nxt, nxt is not None

@@ -106,15 +106,24 @@ class Matter:
         self(np.zeros((height, width, 3), np.uint8))
         self.reset()
 
-    @torch.inference_mode()
-    def __call__(self, image: np.ndarray) -> Matte:
-        """Matte one HxWx3 RGB uint8/uint16 frame."""
-        src = to_tensor(image, self.device, self.dtype)
+    def _stepper(self, src: torch.Tensor):
         shape = tuple(src.shape)
         if shape != self._size:
             self._size = shape
             if shape not in self._steppers:
                 self._steppers[shape] = make_stepper(self.model, self.ratio, shape, self.backend)
             self.reset()
-        fgr, pha = self._steppers[shape](src)
+        return self._steppers[shape]
+
+    @torch.inference_mode()
+    def __call__(self, image: np.ndarray) -> Matte:
+        """Matte one HxWx3 RGB uint8/uint16 frame."""
+        src = to_tensor(image, self.device, self.dtype)
+        fgr, pha = self._stepper(src)(src)
         return Matte(src, fgr, pha)
+
+    @torch.inference_mode()
+    def settle(self, image: np.ndarray) -> None:
+        """Advance the recurrent state on a frame without producing its matte (cheaper than a call)."""
+        src = to_tensor(image, self.device, self.dtype)
+        self._stepper(src).settle(src)

@@ -23,12 +23,13 @@ OUTPUTS = ["fgr", "pha", "r1o", "r2o", "r3o", "r4o"]
 
 
 class _FixedRatio(torch.nn.Module):
-    def __init__(self, model: MattingNetwork, ratio: float) -> None:
+    def __init__(self, model: MattingNetwork, ratio: float, states_only: bool = False) -> None:
         super().__init__()
-        self.model, self.ratio = model, ratio
+        self.model, self.ratio, self.states_only = model, ratio, states_only
 
     def forward(self, src, r1, r2, r3, r4):
-        return self.model(src, r1, r2, r3, r4, downsample_ratio=self.ratio)
+        step = self.model.advance if self.states_only else self.model
+        return step(src, r1, r2, r3, r4, downsample_ratio=self.ratio)
 
 
 def weights_digest(model: MattingNetwork) -> str:
@@ -47,11 +48,14 @@ def _cpu_copy(model: MattingNetwork) -> MattingNetwork:
 
 
 def export_onnx(model: MattingNetwork, ratio: float, shape: tuple[int, ...], path: str | Path | None = None,
-                opset: int = 17) -> Path:
-    """Export for one input shape [B,3,H,W] and ratio; returns the .onnx path (cached unless `path`)."""
+                opset: int = 17, states_only: bool = False) -> Path:
+    """Export for one input shape [B,3,H,W] and ratio; returns the .onnx path (cached unless `path`).
+
+    states_only exports MattingNetwork.advance (outputs r1o..r4o only), for settling."""
     b, c, h, w = shape
     if path is None:
-        key = f"rvm-{model.variant}-{weights_digest(model)}-{b}x{h}x{w}-r{ratio:.6f}-op{opset}"
+        kind = "-state" if states_only else ""
+        key = f"rvm-{model.variant}-{weights_digest(model)}-{b}x{h}x{w}-r{ratio:.6f}-op{opset}{kind}"
         path = cache_dir() / "engines" / f"{key}.onnx"
         if path.exists():
             return path
@@ -65,8 +69,9 @@ def export_onnx(model: MattingNetwork, ratio: float, shape: tuple[int, ...], pat
     def write(tmp: Path) -> None:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            torch.onnx.export(_FixedRatio(cpu, ratio), (x, *state), str(tmp), input_names=INPUTS,
-                              output_names=OUTPUTS, opset_version=opset, dynamo=False, do_constant_folding=True)
+            torch.onnx.export(_FixedRatio(cpu, ratio, states_only), (x, *state), str(tmp), input_names=INPUTS,
+                              output_names=OUTPUTS[2:] if states_only else OUTPUTS, opset_version=opset,
+                              dynamo=False, do_constant_folding=True)
 
     try:
         _atomic_write(path, write)
@@ -85,14 +90,21 @@ class OrtStepper:
             import onnxruntime as ort
         except ImportError:
             raise VmatteError("--backend onnxruntime needs onnxruntime: pip install onnxruntime") from None
-        path = export_onnx(model, ratio, shape)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads or torch.get_num_threads()
+        self.model, self.ratio, self.shape = model, ratio, shape
+        self.options = ort.SessionOptions()
+        self.options.intra_op_num_threads = threads or torch.get_num_threads()
         # Spinning worker threads would steal the cores the decoder and encoder threads need.
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        self.options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = self._session(states_only=False)
+        self.settler = None  # the states-only export, made on the first settle()
         self.shapes = [tuple(i.shape) for i in self.session.get_inputs()[1:]]
         self.reset()
+
+    def _session(self, states_only: bool):
+        import onnxruntime as ort
+
+        path = export_onnx(self.model, self.ratio, self.shape, states_only=states_only)
+        return ort.InferenceSession(str(path), self.options, providers=["CPUExecutionProvider"])
 
     def reset(self) -> None:
         self.state = [np.zeros(s, np.float32) for s in self.shapes]
@@ -101,3 +113,10 @@ class OrtStepper:
         feed = dict(zip(INPUTS, [src.float().contiguous().numpy(), *self.state]))
         fgr, pha, *self.state = self.session.run(OUTPUTS, feed)
         return torch.from_numpy(fgr), torch.from_numpy(pha)
+
+    def settle(self, src: torch.Tensor) -> None:
+        """Advance the state without outputs, through the states-only export."""
+        if self.settler is None:
+            self.settler = self._session(states_only=True)
+        feed = dict(zip(INPUTS, [src.float().contiguous().numpy(), *self.state]))
+        self.state = self.settler.run(OUTPUTS[2:], feed)

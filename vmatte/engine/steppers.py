@@ -20,6 +20,10 @@ class TorchStepper:
         fgr, pha, *self.state = self.model(src, *self.state, downsample_ratio=self.ratio)
         return fgr, pha
 
+    def settle(self, src: torch.Tensor) -> None:
+        """Advance the state on `src` without producing outputs."""
+        self.state = list(self.model.advance(src, *self.state, downsample_ratio=self.ratio))
+
 
 class CudaGraphStepper:
     """The recurrent step captured once as a CUDA graph for one input shape and ratio.
@@ -57,3 +61,8 @@ class CudaGraphStepper:
         for s, n in zip(self.state, self.next_state):
             s.copy_(n)
         return self.fgr, self.pha
+
+    def settle(self, src: torch.Tensor) -> None:
+        """Advance the state without outputs (eager: settling runs a few frames per shot)."""
+        for s, n in zip(self.state, self.model.advance(src, *self.state, downsample_ratio=self.ratio)):
+            s.copy_(n)

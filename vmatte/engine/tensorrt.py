@@ -92,3 +92,6 @@ class TrtStepper:
                 b[i].copy_(b[o])
         torch.cuda.current_stream().wait_stream(self.stream)
         return b["fgr"], b["pha"]
+
+    def settle(self, src: torch.Tensor) -> None:
+        self(src)  # the full engine: a second, states-only engine is not worth its build time

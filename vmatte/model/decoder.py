@@ -113,7 +113,8 @@ class RecurrentDecoder(nn.Module):
 
     def forward(self, s0: torch.Tensor, f1: torch.Tensor, f2: torch.Tensor, f3: torch.Tensor, f4: torch.Tensor,
                 r1: torch.Tensor | None, r2: torch.Tensor | None, r3: torch.Tensor | None,
-                r4: torch.Tensor | None, t: int) -> tuple[torch.Tensor, ...]:
+                r4: torch.Tensor | None, t: int, states_only: bool = False) -> tuple[torch.Tensor | None, ...]:
+        """-> (hidden features at the input scale, r1..r4); hidden is None with states_only."""
         s1 = F.avg_pool2d(s0, 2, 2, ceil_mode=True, count_include_pad=False)
         s2 = F.avg_pool2d(s1, 2, 2, ceil_mode=True, count_include_pad=False)
         s3 = F.avg_pool2d(s2, 2, 2, ceil_mode=True, count_include_pad=False)
@@ -121,7 +122,7 @@ class RecurrentDecoder(nn.Module):
         x3, r3 = self.decode3(x4, f3, s3, r3, t)
         x2, r2 = self.decode2(x3, f2, s2, r2, t)
         x1, r1 = self.decode1(x2, f1, s1, r1, t)
-        return self.decode0(x1, s0), r1, r2, r3, r4
+        return (None if states_only else self.decode0(x1, s0)), r1, r2, r3, r4
 
 
 class Projection(nn.Module):

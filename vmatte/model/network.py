@@ -79,3 +79,16 @@ class MattingNetwork(nn.Module):
         if timed:
             fgr, pha = fgr.unflatten(0, (-1, t)), pha.unflatten(0, (-1, t))
         return (fgr, pha, *state)
+
+    def advance(self, src: torch.Tensor, r1: torch.Tensor | None = None, r2: torch.Tensor | None = None,
+                r3: torch.Tensor | None = None, r4: torch.Tensor | None = None,
+                downsample_ratio: float = 1.0) -> tuple[torch.Tensor, ...]:
+        """Only the new recurrent state (r1..r4) for `src`: the same as forward's, without the output
+        block, projection and full-resolution refiner, which do not feed the state. For settling."""
+        timed = src.ndim == 5
+        t = src.shape[1] if timed else 1
+        x = src.flatten(0, 1) if timed else src
+        small = x if downsample_ratio == 1 else downsample(x, downsample_ratio)
+        f1, f2, f3, f4 = self.backbone(small)
+        _, *state = self.decoder(small, f1, f2, f3, self.aspp(f4), r1, r2, r3, r4, t, states_only=True)
+        return tuple(state)

@@ -29,10 +29,8 @@ class DeepGuidedFilterRefiner(nn.Module):
         var_x = box(base_x * base_x) - mean_x * mean_x
         a = self.conv(torch.cat([cov_xy, var_x, base_hid], 1))
         b = mean_y - a * mean_x
-        # Upsample A and b in one call and apply them per channel at full size without building
-        # a 4-channel guide image: full-resolution passes are what this stage costs.
-        ab = F.interpolate(torch.cat([a, b], 1), fine_src.shape[2:], mode="bilinear", align_corners=False)
-        a, b = ab[:, :4], ab[:, 4:]
-        fgr = a[:, :3] * fine_src + b[:, :3]
-        pha = a[:, 3:] * fine_src.mean(1, keepdim=True) + b[:, 3:]
-        return fgr, pha
+        size = fine_src.shape[2:]
+        a = F.interpolate(a, size, mode="bilinear", align_corners=False)
+        b = F.interpolate(b, size, mode="bilinear", align_corners=False)
+        out = a * torch.cat([fine_src, fine_src.mean(1, keepdim=True)], 1) + b
+        return out[:, :3], out[:, 3:]
