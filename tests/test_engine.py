@@ -19,7 +19,10 @@ def test_static_export_matches_torch_in_onnxruntime(model, shape, ratio, tmp_pat
     assert [i.name for i in g.input] == INPUTS and [o.name for o in g.output] == OUTPUTS
     for i in g.input:  # every dimension static, no downsample_ratio input: what TensorRT needs
         assert all(d.dim_value > 0 for d in i.type.tensor_type.shape.dim)
-    ort = OrtStepper(model, ratio, shape)
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    rec = [np.zeros([d.dim_value for d in i.type.tensor_type.shape.dim], np.float32) for i in g.input[1:]]
     frames = [f[: shape[2], : shape[3]] for f in person_frames(10, 256, 192)]
     state = [None] * 4
     worst = 0.0
@@ -27,9 +30,24 @@ def test_static_export_matches_torch_in_onnxruntime(model, shape, ratio, tmp_pat
         src = torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255
         with torch.no_grad():
             fgr, pha, *state = model(src, *state, downsample_ratio=ratio)
-        ofgr, opha = ort(src)
-        worst = max(worst, float((pha - opha).abs().max()), float((fgr - ofgr).abs().max()))
+        ofgr, opha, *rec = session.run(OUTPUTS, dict(zip(INPUTS, [src.numpy(), *rec])))
+        worst = max(worst, float(np.abs(pha.numpy() - opha).max()), float(np.abs(fgr.numpy() - ofgr).max()))
     assert worst <= 1e-4
+
+
+def test_ort_stepper_runs_our_export_for_other_weights(model, tmp_path):
+    """Weights with no RVM export of their own (a .pth) run through our static export."""
+    import vmatte
+
+    p = tmp_path / "w.pth"
+    torch.save(model.state_dict(), p)
+    other = vmatte.load_model(weights=p, device="cpu")
+    assert other.source_onnx is None and model.source_onnx is not None
+    a, b = OrtStepper(other, 0.5, (1, 3, 96, 128)), OrtStepper(model, 0.5, (1, 3, 96, 128))
+    assert "downsample_ratio" not in [i.name for i in a.session.get_inputs()]
+    assert "downsample_ratio" in [i.name for i in b.session.get_inputs()]
+    src = torch.from_numpy(person_frames(1, 128, 96)[0]).permute(2, 0, 1)[None].float() / 255
+    assert float((a(src)[1] - b(src)[1]).abs().max()) <= 1e-4
 
 
 def test_matter_backends_agree_with_resets_and_size_changes(model):
@@ -93,3 +111,12 @@ def test_settle_advances_state_like_a_full_step(model, backend):
         cheap.settle(f)
     a, b = full(frames[4]), cheap(frames[4])
     assert float((a.pha - b.pha).abs().max()) <= 1e-5
+
+
+def test_states_only_export_is_the_pruned_graph(model, tmp_path):
+    full = export_onnx(model, 0.5, (1, 3, 96, 128), tmp_path / "full.onnx")
+    part = export_onnx(model, 0.5, (1, 3, 96, 128), tmp_path / "state.onnx", states_only=True)
+    g_full, g_part = onnx.load(str(full)).graph, onnx.load(str(part)).graph
+    assert [o.name for o in g_part.output] == OUTPUTS[2:]
+    assert len(g_part.node) < len(g_full.node)
+    assert not any(n.op_type == "Resize" and "refiner" in n.name for n in g_part.node)

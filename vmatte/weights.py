@@ -209,14 +209,21 @@ def load_model(name: str = DEFAULT_MODEL, weights: str | os.PathLike | None = No
 
     dtype None means float16 on CUDA and float32 on CPU.
     """
+    source_onnx = None  # an RVM export of exactly these weights, which the CPU backend can run as it is
     if weights is not None:
         sd = read_state_dict(Path(weights), entry(name).variant if name in registry() else None)
         variant = variant_of(sd)
+        if Path(weights).suffix.lower() == ".onnx":
+            source_onnx = Path(weights)
     else:
         from safetensors.torch import load_file
 
         sd = load_file(str(pull(name)))
-        variant = entry(name).variant
+        e = entry(name)
+        variant = e.variant
+        onnx_path = cached_paths(name)[1]
+        if e.sha256 and onnx_path.exists() and sha256_of(onnx_path) == e.sha256:
+            source_onnx = onnx_path
     model = MattingNetwork(variant)
     missing, unexpected = model.load_state_dict(sd, strict=False)
     missing = [k for k in missing if not k.startswith("project_seg.")]
@@ -226,5 +233,6 @@ def load_model(name: str = DEFAULT_MODEL, weights: str | os.PathLike | None = No
     dev = resolve_device(device)
     if dtype is None:
         dtype = torch.float16 if dev.type == "cuda" else torch.float32
+    model.source_onnx = source_onnx
     # channels_last: the input arrives as HWC pixels, and the convolutions run ~15% faster on CPU.
     return model.to(dev, dtype, memory_format=torch.channels_last).eval()

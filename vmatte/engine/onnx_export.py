@@ -23,13 +23,12 @@ OUTPUTS = ["fgr", "pha", "r1o", "r2o", "r3o", "r4o"]
 
 
 class _FixedRatio(torch.nn.Module):
-    def __init__(self, model: MattingNetwork, ratio: float, states_only: bool = False) -> None:
+    def __init__(self, model: MattingNetwork, ratio: float) -> None:
         super().__init__()
-        self.model, self.ratio, self.states_only = model, ratio, states_only
+        self.model, self.ratio = model, ratio
 
     def forward(self, src, r1, r2, r3, r4):
-        step = self.model.advance if self.states_only else self.model
-        return step(src, r1, r2, r3, r4, downsample_ratio=self.ratio)
+        return self.model(src, r1, r2, r3, r4, downsample_ratio=self.ratio)
 
 
 def weights_digest(model: MattingNetwork) -> str:
@@ -51,11 +50,12 @@ def export_onnx(model: MattingNetwork, ratio: float, shape: tuple[int, ...], pat
                 opset: int = 17, states_only: bool = False) -> Path:
     """Export for one input shape [B,3,H,W] and ratio; returns the .onnx path (cached unless `path`).
 
-    states_only exports MattingNetwork.advance (outputs r1o..r4o only), for settling."""
+    states_only: the graph pruned to r1o..r4o (what MattingNetwork.advance computes), for settling."""
+    if states_only:
+        return states_only_graph(export_onnx(model, ratio, shape, path, opset))
     b, c, h, w = shape
     if path is None:
-        kind = "-state" if states_only else ""
-        key = f"rvm-{model.variant}-{weights_digest(model)}-{b}x{h}x{w}-r{ratio:.6f}-op{opset}{kind}"
+        key = f"rvm-{model.variant}-{weights_digest(model)}-{b}x{h}x{w}-r{ratio:.6f}-op{opset}"
         path = cache_dir() / "engines" / f"{key}.onnx"
         if path.exists():
             return path
@@ -69,9 +69,8 @@ def export_onnx(model: MattingNetwork, ratio: float, shape: tuple[int, ...], pat
     def write(tmp: Path) -> None:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            torch.onnx.export(_FixedRatio(cpu, ratio, states_only), (x, *state), str(tmp), input_names=INPUTS,
-                              output_names=OUTPUTS[2:] if states_only else OUTPUTS, opset_version=opset,
-                              dynamo=False, do_constant_folding=True)
+            torch.onnx.export(_FixedRatio(cpu, ratio), (x, *state), str(tmp), input_names=INPUTS,
+                              output_names=OUTPUTS, opset_version=opset, dynamo=False, do_constant_folding=True)
 
     try:
         _atomic_write(path, write)
@@ -82,41 +81,60 @@ def export_onnx(model: MattingNetwork, ratio: float, shape: tuple[int, ...], pat
     return path
 
 
+def states_only_graph(path: Path) -> Path:
+    """The graph of an RVM export pruned to its state outputs r1o..r4o (cached beside the engines)."""
+    import onnx
+    import onnx.utils
+
+    out = cache_dir() / "engines" / f"{path.stem}-{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]}" \
+        f"-{path.stat().st_mtime_ns}-state.onnx"
+    if not out.exists():
+        inputs = [i.name for i in onnx.load(str(path), load_external_data=False).graph.input]
+        _atomic_write(out, lambda tmp: onnx.utils.extract_model(str(path), str(tmp), inputs, OUTPUTS[2:]))
+    return out
+
+
 class OrtStepper:
-    """Runs the static export in ONNX Runtime on the CPU, the recurrent state kept as numpy arrays."""
+    """ONNX Runtime on the CPU, the recurrent state kept as numpy arrays.
+
+    With the registry's weights (or an RVM .onnx given as --weights) it runs that verified export as it
+    is, with its dynamic downsample_ratio input: no export step, and its graph is the leanest. Otherwise
+    (and at ratio 1, where the official export still applies its refiner) it runs our static export.
+    """
 
     def __init__(self, model: MattingNetwork, ratio: float, shape: tuple[int, ...], threads: int | None = None):
         try:
             import onnxruntime as ort
         except ImportError:
             raise VmatteError("--backend onnxruntime needs onnxruntime: pip install onnxruntime") from None
-        self.model, self.ratio, self.shape = model, ratio, shape
-        self.options = ort.SessionOptions()
-        self.options.intra_op_num_threads = threads or torch.get_num_threads()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
         # Spinning worker threads would steal the cores the decoder and encoder threads need.
-        self.options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = self._session(states_only=False)
-        self.settler = None  # the states-only export, made on the first settle()
-        self.shapes = [tuple(i.shape) for i in self.session.get_inputs()[1:]]
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        source = getattr(model, "source_onnx", None)
+        self.path = source if source is not None and ratio != 1.0 else export_onnx(model, ratio, shape)
+        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.options = options
+        self.extra = {"downsample_ratio": np.array([ratio], np.float32)} if self.path == source else {}
+        self.shapes = [tuple(d if isinstance(d, int) else 1 for d in i.shape) for i in self.session.get_inputs()[1:5]]
+        self.settler = None  # the states-only graph, made on the first settle()
         self.reset()
-
-    def _session(self, states_only: bool):
-        import onnxruntime as ort
-
-        path = export_onnx(self.model, self.ratio, self.shape, states_only=states_only)
-        return ort.InferenceSession(str(path), self.options, providers=["CPUExecutionProvider"])
 
     def reset(self) -> None:
         self.state = [np.zeros(s, np.float32) for s in self.shapes]
 
+    def _feed(self, src: torch.Tensor) -> dict[str, np.ndarray]:
+        return {**dict(zip(INPUTS, [src.float().contiguous().numpy(), *self.state])), **self.extra}
+
     def __call__(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feed = dict(zip(INPUTS, [src.float().contiguous().numpy(), *self.state]))
-        fgr, pha, *self.state = self.session.run(OUTPUTS, feed)
+        fgr, pha, *self.state = self.session.run(OUTPUTS, self._feed(src))
         return torch.from_numpy(fgr), torch.from_numpy(pha)
 
     def settle(self, src: torch.Tensor) -> None:
-        """Advance the state without outputs, through the states-only export."""
+        """Advance the state without outputs, through the graph pruned to the state outputs."""
         if self.settler is None:
-            self.settler = self._session(states_only=True)
-        feed = dict(zip(INPUTS, [src.float().contiguous().numpy(), *self.state]))
-        self.state = self.settler.run(OUTPUTS[2:], feed)
+            import onnxruntime as ort
+
+            self.settler = ort.InferenceSession(str(states_only_graph(Path(self.path))), self.options,
+                                                providers=["CPUExecutionProvider"])
+        self.state = self.settler.run(OUTPUTS[2:], self._feed(src))
