@@ -31,6 +31,7 @@ demo: setup
 	@echo "ProRes 4444 with alpha: $(OUT)/sample_rgba.mov   composite: $(OUT)/sample_blur.mp4"
 
 test: dev
+	$(BIN)/ruff check vmatte tests benchmarks samples
 	$(BIN)/python -m pytest -q
 
 lint: dev

@@ -92,7 +92,7 @@ def serial_baseline(clip: Path, ratio: float, encoder: str, out: Path) -> float:
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec from the (large) parent process.
 CHILD = """
 import json, re, sys, time
-import vmatte.convert as vc
+import vmatte.batch as vc
 t0 = time.perf_counter()
 s = vc.convert(sys.argv[1], rgba=sys.argv[2], downsample_ratio=float(sys.argv[3]), prores_encoder=sys.argv[4],
                warmup=int(sys.argv[5]), device="cpu", progress=False)

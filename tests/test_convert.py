@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-import vmatte.convert as vc
+import vmatte.batch as vc
 from conftest import media, person_frames
 from readback import decode, decode_vp9_alpha, reference_mattes, video_pts
 from samples.make_sample import write_clip

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import torch
 
-import vmatte.convert as vc
+import vmatte.batch as vc
 from conftest import media
 from readback import decode
 from samples.make_sample import write_clip

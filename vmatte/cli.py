@@ -9,7 +9,7 @@ from .errors import VmatteError
 
 
 def _convert(a: argparse.Namespace) -> int:
-    from .convert import BatchSummary, convert
+    from .batch import BatchSummary, convert
 
     result = convert(a.input, rgba=a.rgba, matte=a.matte, composite=a.composite, foreground=a.foreground,
                      background=a.background, output=a.output, downsample_ratio=a.downsample_ratio,

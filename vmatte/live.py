@@ -19,15 +19,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .batch import precision_dtype, resolve_ratio
 from .compose import EdgeControls, parse_background, render
-from .convert import _dtype, _ratio
 from .engine import Matter, auto_downsample_ratio
 from .errors import VmatteError
 from .io.atomic import commit, temp_path_for
 from .io.frames import SourceInfo
 from .io.live_sinks import FileSink, PreviewSink, UdpSink, VirtualCameraSink
 from .io.live_sources import LiveFrame, open_live_source
-from .pipeline import _Worker
+from .pipeline import Worker
 from .pixels import to_array
 from .shots import ShotMatter
 from .weights import DEFAULT_MODEL, load_model, resolve_device
@@ -128,13 +128,13 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
     if transparent and not getattr(sink, "alpha", False):
         sink.close()
         raise VmatteError("a transparent background needs a sink that carries alpha: a .mov or .webm file")
-    net = load_model(model_name, weights, device=str(dev), dtype=_dtype(precision, dev))
+    net = load_model(model_name, weights, device=str(dev), dtype=precision_dtype(precision, dev))
     info = SourceInfo(Path("live"), src.width, src.height, Fraction(src.fps).limit_denominator(1001), src.time_base)
     if downsample_ratio in ("auto", None) and src.live:
         matter = keep_up_ratio(net, backend, src.width, src.height, src.fps, subject,
                                lambda m: to_array(render(role, m, bg, 0), 8), quiet)
     else:
-        matter = Matter(net, _ratio(downsample_ratio, info, subject), backend)
+        matter = Matter(net, resolve_ratio(downsample_ratio, info, subject), backend)
         matter.prepare(src.width, src.height)
     shots = ShotMatter(matter, warmup=0, scene_cuts=scene_cuts == "reset", lookahead=False)
     stop = threading.Event()
@@ -180,7 +180,7 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
             yield item
 
     grabber = threading.Thread(target=capture, name="vmatte-capture", daemon=True)
-    sender = _Worker(deliver, "vmatte-sink")
+    sender = Worker(deliver, "vmatte-sink")
     start = next_status = time.perf_counter()
     grabber.start()
     sender.start()

@@ -63,7 +63,7 @@ class Summary:
     cuts: list[int] = field(default_factory=list)  # frame indices where a new shot starts
 
 
-class _Worker(threading.Thread):
+class Worker(threading.Thread):
     def __init__(self, target, name: str) -> None:
         super().__init__(name=name, daemon=True)
         self._target_fn = target
@@ -76,7 +76,7 @@ class _Worker(threading.Thread):
             self.error = e
 
 
-def _put(q: queue.Queue, item: object, stop: threading.Event, consumer: _Worker | None = None) -> bool:
+def _put(q: queue.Queue, item: object, stop: threading.Event, consumer: Worker | None = None) -> bool:
     while not stop.is_set() and (consumer is None or consumer.is_alive()):
         try:
             q.put(item, timeout=0.1)
@@ -86,7 +86,7 @@ def _put(q: queue.Queue, item: object, stop: threading.Event, consumer: _Worker 
     return False
 
 
-def _get(q: queue.Queue, stop: threading.Event, other: _Worker | None = None) -> object:
+def _get(q: queue.Queue, stop: threading.Event, other: Worker | None = None) -> object:
     while True:
         try:
             return q.get(timeout=0.1)
@@ -127,7 +127,7 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
                 out.sink.write(arr, pts)
             times.encode += time.perf_counter() - t0
 
-    decoder, encoder = _Worker(decode, "vmatte-decode"), _Worker(encode, "vmatte-encode")
+    decoder, encoder = Worker(decode, "vmatte-decode"), Worker(encode, "vmatte-encode")
     bar = _progress(total, progress)
     start = time.perf_counter()
     n = 0

@@ -1,4 +1,4 @@
-"""Batch matting of files and folders: `vmatte.convert()`, what `vmatte convert` runs."""
+"""The batch driver: `vmatte.convert()` for files, sequences and folders (what `vmatte convert` runs)."""
 from __future__ import annotations
 
 import contextlib
@@ -54,7 +54,7 @@ def open_sink(role: str, path: Path, info, *, prores_encoder: str = "aw", crf: i
     return VideoWriter(path, encoding_for(path, layout, prores_encoder=prores_encoder, crf=crf), info, audio)
 
 
-def _ratio(downsample_ratio: str | float, info, subject: str) -> float:
+def resolve_ratio(downsample_ratio: str | float, info, subject: str) -> float:
     if downsample_ratio in ("auto", None):
         return auto_downsample_ratio(info.width, info.height, subject)
     r = float(downsample_ratio)
@@ -63,7 +63,7 @@ def _ratio(downsample_ratio: str | float, info, subject: str) -> float:
     return r
 
 
-def _dtype(precision: str, device: torch.device) -> torch.dtype:
+def precision_dtype(precision: str, device: torch.device) -> torch.dtype:
     if precision == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
     if precision in ("fp16", "fp32"):
@@ -115,7 +115,7 @@ def convert(input: str | Path, rgba: str | Path | None = None, matte: str | Path
     shot_opts = dict(warmup=warmup, scene_cuts=scene_cuts == "reset",
                      edges=EdgeControls(matte_choke, feather, despill), report=report, backend=backend)
     dev = resolve_device(device)
-    dtype = _dtype(precision, dev)
+    dtype = precision_dtype(precision, dev)
     if ("composite" in targets or report is not None) and background is None:
         background = "green"
     bg = parse_background(background, background_fit) if background else None
@@ -146,7 +146,7 @@ def _is_folder(p: Path) -> bool:
 def _convert_one(source, targets: dict[str, Path], net, bg, downsample_ratio, subject: str, progress: bool,
                  sink_opts: dict, shot_opts: dict) -> Summary:
     info = source.info
-    matter = Matter(net, _ratio(downsample_ratio, info, subject), shot_opts.get("backend", "auto"))
+    matter = Matter(net, resolve_ratio(downsample_ratio, info, subject), shot_opts.get("backend", "auto"))
     shots = ShotMatter(matter, shot_opts["warmup"], shot_opts["scene_cuts"])
     quality = None
     if shot_opts.get("report") is not None:
