@@ -201,3 +201,11 @@ def test_despill_removes_background_cast_at_edges_only():
     assert green_excess(out) < green_excess(fgr) - 0.05
     assert torch.allclose(out[..., 20, 30], fgr[..., 20, 30])  # opaque interior unchanged
     assert torch.allclose(out.mean(1), fgr.mean(1), atol=1e-5)  # brightness kept
+
+
+def test_cut_within_one_palette():
+    """Wide shot to close-up of the same scene: same colours, different picture."""
+    wide = scene(10, 21, w=384, h=216)
+    close = [cv2.resize(f[54:162, 96:288], (384, 216), interpolation=cv2.INTER_LINEAR)[::-1].copy()
+             for f in scene(10, 21, w=384, h=216)]
+    assert detect(wide + close) == [10]

@@ -1,9 +1,10 @@
 """Hard-cut detection, cheap enough to run on every frame.
 
-Each frame is reduced to a 32x18 thumbnail (area average). A cut needs both:
-- the thumbnails' structure changes: the correlation of their contrast-normalised pixels drops
-  (normalising per frame makes lighting flicker and exposure drift invisible);
-- the colour content changes: the per-channel 16-bin histograms move.
+Each frame is reduced to a 32x18 thumbnail (area average). A cut needs the thumbnails' structure
+to change: the correlation of their contrast-normalised pixels drops (normalising per frame makes
+lighting flicker and exposure drift invisible). And either the colour content changes too (the
+per-channel 16-bin histograms move), or the structure changes so much (correlation drop > 0.5)
+that it is a cut within one palette (a wide shot to a close-up).
 Motion (pans, people walking in or out) changes the structure only locally or only slightly at
 this size, so it keeps the correlation high. Thresholds are relative to the recent frame-to-frame
 changes, so a shaky handheld shot needs a bigger jump than a locked-off one. Measured on the
@@ -34,8 +35,9 @@ def signature(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class CutDetector:
     """Feed frames in order; `__call__` says whether this frame starts a new shot (never the first)."""
 
-    def __init__(self, min_corr_drop: float = 0.2, min_hist: float = 0.1, history: int = 30) -> None:
-        self.min_corr_drop, self.min_hist = min_corr_drop, min_hist
+    def __init__(self, min_corr_drop: float = 0.2, min_hist: float = 0.1, sure_drop: float = 0.5,
+                 history: int = 30) -> None:
+        self.min_corr_drop, self.min_hist, self.sure_drop = min_corr_drop, min_hist, sure_drop
         self.prev: tuple[np.ndarray, np.ndarray] | None = None
         self.recent: deque[float] = deque(maxlen=history)
 
@@ -51,9 +53,11 @@ class CutDetector:
         drop = 1.0 - float(np.dot(prev[0], sig[0]) / len(sig[0]))  # 0 same picture .. 2 inverted
         hist = float(np.abs(prev[1] - sig[1]).sum()) / 2  # 0 same colours .. 1 disjoint
         typical = float(np.median(self.recent)) if self.recent else 0.0
-        cut = drop > max(self.min_corr_drop, 5 * typical) and hist > self.min_hist
-        if cut:
-            self.recent.clear()
-        else:
+        jump = drop > max(self.min_corr_drop, 5 * typical)
+        # Two shots of one scene can share a palette: a picture that decorrelates this much is a cut
+        # anyway, once a few frames have shown how much this camera's picture usually moves.
+        sure = len(self.recent) >= 5 and drop > max(self.sure_drop, 5 * typical)
+        cut = jump and (hist > self.min_hist or sure)
+        if not cut:
             self.recent.append(drop)
         return cut
