@@ -120,3 +120,29 @@ def test_states_only_export_is_the_pruned_graph(model, tmp_path):
     assert [o.name for o in g_part.output] == OUTPUTS[2:]
     assert len(g_part.node) < len(g_full.node)
     assert not any(n.op_type == "Resize" and "refiner" in n.name for n in g_part.node)
+
+
+def test_batched_streams_equal_separate_streams(model):
+    from vmatte.engine import BatchMatter
+
+    a, b = person_frames(4, 128, 96, seed=1), person_frames(4, 128, 96, seed=2)
+    batch = BatchMatter(model, 0.5, 2)
+    sa, sb = Matter(model, 0.5), Matter(model, 0.5)
+    for i in range(4):
+        if i == 2:  # stream 1 alone starts afresh (a cut in that clip)
+            batch.reset(1)
+            sb.reset()
+        got = batch([a[i], b[i]])
+        assert float((got[0].pha - sa(a[i]).pha).abs().max()) < 1e-5
+        assert float((got[1].pha - sb(b[i]).pha).abs().max()) < 1e-5
+
+
+def test_pixel_round_trip_is_exact():
+    """uint8/uint16 -> float on the device -> back: every code value survives."""
+    from vmatte.pixels import to_array, to_tensor
+
+    for dtype, bits, peak in ((np.uint8, 8, 255), (np.uint16, 16, 65535)):
+        img = np.arange(peak + 1, dtype=np.int64)[: 3 * 256 * 85].astype(dtype)
+        img = np.resize(img, (85, 256, 3)).astype(dtype)
+        back = to_array(to_tensor(img, torch.device("cpu"), torch.float32), bits)
+        assert back.dtype == dtype and np.array_equal(back, img)

@@ -9,18 +9,48 @@ import numpy as np
 import torch
 
 
+class _Pinned:
+    """Reusable page-locked staging buffers, so host<->GPU copies run at full speed and asynchronously.
+    Each buffer's last copy is waited for before the buffer is written again."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[tuple, tuple[torch.Tensor, torch.cuda.Event]] = {}
+
+    def upload(self, host: torch.Tensor, device: torch.device) -> torch.Tensor:
+        key = (tuple(host.shape), host.dtype)
+        if key not in self.buffers:
+            self.buffers[key] = (torch.empty(host.shape, dtype=host.dtype, pin_memory=True), torch.cuda.Event())
+        buf, done = self.buffers[key]
+        done.synchronize()  # the previous upload from this buffer has left it
+        buf.copy_(host)
+        out = buf.to(device, non_blocking=True)
+        done.record()
+        return out
+
+
+_PINNED = _Pinned()
+
+
 def to_tensor(image: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """HxWxC uint8/uint16 array -> [1,C,H,W] float 0..1 on `device` (the division runs on the device)."""
+    """HxWxC uint8/uint16 array -> [1,C,H,W] float 0..1 on `device`.
+
+    Only the 8/16-bit pixels cross to the device (through a pinned buffer on CUDA); the conversion
+    to float runs there."""
     scale = 255.0 if image.dtype == np.uint8 else 65535.0
     t = torch.from_numpy(np.ascontiguousarray(image))
     if image.dtype == np.uint16:  # torch has limited uint16 support: widen on the host
         t = t.to(torch.int32)
-    t = t.to(device, non_blocking=True).permute(2, 0, 1).unsqueeze(0)
+    t = _PINNED.upload(t, device) if device.type == "cuda" else t
+    t = t.permute(2, 0, 1).unsqueeze(0)
     return t.to(dtype).div_(scale)
 
 
 def to_array(t: torch.Tensor, bits: int = 8) -> np.ndarray:
     """[1,C,H,W] float 0..1 -> HxWxC uint8 (bits=8) or uint16 (bits=16) numpy array, rounded."""
     peak = 255.0 if bits == 8 else 65535.0
-    q = t[0].permute(1, 2, 0).float().mul(peak).add_(0.5).clamp_(0, peak)  # +0.5 then truncate = round
-    return q.to(torch.uint8 if bits == 8 else torch.uint16).contiguous().cpu().numpy()
+    q = t[0].permute(1, 2, 0).float().mul(peak).add_(0.5).clamp_(0, peak).floor_()  # rounded
+    # Quantised on the device, so only 8/16-bit pixels cross back. 16-bit goes as int16 offset by
+    # 32768 (torch's uint16 has few kernels, on CUDA especially) and is flipped back on the host.
+    if bits == 8:
+        return q.to(torch.uint8).contiguous().cpu().numpy()
+    return q.sub_(32768).to(torch.int16).contiguous().cpu().numpy().view(np.uint16) ^ np.uint16(0x8000)

@@ -127,3 +127,35 @@ class Matter:
         """Advance the recurrent state on a frame without producing its matte (cheaper than a call)."""
         src = to_tensor(image, self.device, self.dtype)
         self._stepper(src).settle(src)
+
+
+class BatchMatter:
+    """Mattes several streams of one size together, one batched step for all (one CUDA graph on a GPU).
+
+    `__call__(images)` takes one HxWx3 frame per stream, in a fixed stream order, and returns one
+    Matte per stream; `reset(i)` starts stream i afresh without touching the others.
+    """
+
+    def __init__(self, model: MattingNetwork, downsample_ratio: float, streams: int, backend: str = "torch") -> None:
+        self.matter = Matter(model, downsample_ratio, backend)
+        self.streams = streams
+
+    @torch.inference_mode()
+    def reset(self, stream: int | None = None) -> None:
+        """Forget the state of one stream (or of all)."""
+        if stream is None:
+            self.matter.reset()
+            return
+        for stepper in self.matter._steppers.values():
+            for s in getattr(stepper, "state", []):
+                if s is not None:
+                    s[stream] = 0
+
+    @torch.inference_mode()
+    def __call__(self, images: list[np.ndarray]) -> list[Matte]:
+        if len(images) != self.streams:
+            raise ValueError(f"expected {self.streams} frames, one per stream, got {len(images)}")
+        m = self.matter
+        src = torch.cat([to_tensor(img, m.device, m.dtype) for img in images])
+        fgr, pha = m._stepper(src)(src)
+        return [Matte(src[i:i + 1], fgr[i:i + 1], pha[i:i + 1]) for i in range(self.streams)]
