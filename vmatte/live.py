@@ -23,7 +23,7 @@ from .batch import precision_dtype, resolve_ratio
 from .compose import EdgeControls, parse_background, render
 from .engine import Matter, auto_downsample_ratio
 from .errors import VmatteError
-from .io.atomic import commit, temp_path_for
+from .io.atomic import temp_path_for, write_atomically
 from .io.frames import SourceInfo
 from .io.live_sinks import FileSink, PreviewSink, UdpSink, VirtualCameraSink
 from .io.live_sources import LiveFrame, open_live_source
@@ -225,10 +225,8 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
         stats.latency_ms = {"p50": round(float(np.percentile(ms, 50)), 2),
                             "p95": round(float(np.percentile(ms, 95)), 2), "max": round(float(ms.max()), 2)}
     if stats_json is not None:
-        p = Path(stats_json)
-        tmp = temp_path_for(p)
-        tmp.write_text(json.dumps(asdict(stats), indent=2) + "\n")
-        commit(tmp, p)
+        text = json.dumps(asdict(stats), indent=2) + "\n"
+        write_atomically(Path(stats_json), lambda tmp: tmp.write_text(text))
     if not quiet:
         _status(stats, slot, latencies, elapsed)
     return stats

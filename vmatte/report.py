@@ -17,7 +17,7 @@ import torch
 
 from .compose import render
 from .engine import Matte
-from .io.atomic import commit, temp_path_for
+from .io.atomic import write_atomically
 from .io.frames import Frame
 from .pixels import to_array
 
@@ -125,11 +125,6 @@ table {{ border-collapse: collapse; }} th, td {{ padding: 4px 10px; text-align: 
     def write(self, path: str | Path) -> Path:
         """Write the page under a temporary name and rename it into place."""
         path = Path(path)
-        tmp = temp_path_for(path)
-        try:
-            tmp.write_text(self.html(), encoding="utf-8")
-            commit(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        page = self.html()
+        write_atomically(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
         return path

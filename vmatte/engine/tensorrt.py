@@ -11,8 +11,9 @@ from pathlib import Path
 import torch
 
 from ..errors import VmatteError
+from ..io.atomic import write_atomically
 from ..model import MattingNetwork
-from ..weights import _atomic_write, cache_dir
+from ..weights import cache_dir
 from .onnx_export import INPUTS, OUTPUTS, export_onnx, weights_digest
 
 INSTALL_HINT = ("--backend tensorrt needs NVIDIA TensorRT's Python package: pip install tensorrt "
@@ -54,7 +55,7 @@ def build_engine(onnx_path: Path, plan: Path, fp16: bool = True, workspace_gb: f
     blob = builder.build_serialized_network(network, config)
     if blob is None:
         raise VmatteError("TensorRT failed to build the engine; see its log above, or use --backend cuda-graph")
-    _atomic_write(plan, lambda p: p.write_bytes(bytes(blob)))
+    write_atomically(plan, lambda p: p.write_bytes(bytes(blob)))
     return plan
 
 

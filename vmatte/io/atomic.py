@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import VmatteError
@@ -29,3 +30,15 @@ def commit(tmp: Path, final: Path) -> None:
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, final)
+
+
+def write_atomically(dest: Path, write: Callable[[Path], None]) -> None:
+    """Create dest's folder, call write(tmp) on a temporary sibling, then rename it to `dest`."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path_for(dest)
+    try:
+        write(tmp)
+        commit(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
