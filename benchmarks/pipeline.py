@@ -55,6 +55,16 @@ def stage_figures(clip: Path, ratio: float, encoder: str, tmp: Path) -> None:
             w.write(a, f.pts)
         w.close()
         print(f"  encode ProRes 4444 ({enc})       {rate(n, time.perf_counter() - t0)}")
+    from vmatte.io.images import ImageSequenceWriter
+
+    for workers in (1, None):
+        w = ImageSequenceWriter(tmp / f"png{workers}" / "f_%04d.png", "rgba", 16, workers)
+        t0 = time.perf_counter()
+        for f, a in zip(frames, arrays):
+            w.write(a, f.pts)
+        w.close()
+        label = "1 thread " if workers == 1 else f"{w.workers} threads"
+        print(f"  write 16-bit RGBA PNGs, {label}  {rate(n, time.perf_counter() - t0)}")
 
 
 def serial_baseline(clip: Path, ratio: float, encoder: str, out: Path) -> float:

@@ -181,7 +181,8 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
 
     grabber = threading.Thread(target=capture, name="vmatte-capture", daemon=True)
     sender = Worker(deliver, "vmatte-sink")
-    start = next_status = time.perf_counter()
+    start = time.perf_counter()
+    next_status = start + status_every
     grabber.start()
     sender.start()
     try:
@@ -233,7 +234,7 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
 
 
 def keep_up_ratio(net, backend: str, width: int, height: int, fps: float, subject: str, finish,
-                  quiet: bool = False, headroom: float = 0.75, min_side: int = 96) -> Matter:
+                  quiet: bool = False, headroom: float = 0.6, min_side: int = 96) -> Matter:
     """A Matter at the largest downsample ratio, from RVM's guidance down to an internal short side of
     `min_side` pixels, whose step (network + `finish`, the compositing) takes at most `headroom` of
     the frame interval on this machine, measured now on a test picture."""

@@ -1,9 +1,12 @@
 """Image sequences: a folder of images or a printf pattern such as name_%06d.png."""
 from __future__ import annotations
 
+import os
 import re
 import shutil
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
 
@@ -84,10 +87,11 @@ class ImageSequenceSource:
 class ImageSequenceWriter:
     """Writes numbered PNGs (from 0) into a hidden folder; `close()` moves them into place.
 
-    `path` is a pattern (out/name_%06d.png) or a folder (out/ -> out/frame_%06d.png).
+    `path` is a pattern (out/name_%06d.png) or a folder (out/ -> out/frame_%06d.png). PNG compression
+    runs on a pool of threads (OpenCV releases the GIL), at most two frames per core in flight.
     """
 
-    def __init__(self, path: str | Path, layout: str, bits: int = 8) -> None:
+    def __init__(self, path: str | Path, layout: str, bits: int = 8, workers: int | None = None) -> None:
         path = Path(path)
         if not is_pattern(path):
             path = path / "frame_%06d.png"
@@ -102,23 +106,34 @@ class ImageSequenceWriter:
                 raise VmatteError(f"cannot create {self.folder}: {e.strerror}; pick a writable folder") from None
         self.tmp = temp_path_for(self.folder / path.stem.replace("%", "_"), folder=True)
         self.count = 0
+        self.workers = workers or os.cpu_count() or 1
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="vmatte-png")
+        self.inflight: deque[Future] = deque()
 
-    def write(self, image: np.ndarray, pts: int) -> None:
-        """Write one HxWxC array (layout and depth as `self.layout`, `self.bits`) as the next frame."""
+    def _save(self, image: np.ndarray, file: Path) -> None:
         if self.layout == "rgba":
             image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
         elif self.layout == "rgb":
             image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-        name = self.pattern.name % self.count
-        if not cv2.imwrite(str(self.tmp / name), image, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-            raise VmatteError(f"could not write {self.tmp / name}; check free space")
+        if not cv2.imwrite(str(file), image, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+            raise VmatteError(f"could not write {file}; check free space")
+
+    def write(self, image: np.ndarray, pts: int) -> None:
+        """Queue one HxWxC array (layout and depth as `self.layout`, `self.bits`) as the next frame."""
+        while len(self.inflight) >= 2 * self.workers:
+            self.inflight.popleft().result()  # re-raises a failed write here
+        self.inflight.append(self.pool.submit(self._save, image, self.tmp / (self.pattern.name % self.count)))
         self.count += 1
 
     def close(self) -> None:
+        while self.inflight:
+            self.inflight.popleft().result()
+        self.pool.shutdown()
         for i in range(self.count):
             name = self.pattern.name % i
             (self.tmp / name).replace(self.folder / name)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def abort(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
         shutil.rmtree(self.tmp, ignore_errors=True)

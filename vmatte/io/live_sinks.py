@@ -4,6 +4,7 @@ Each takes send(image, pts) with HxWxC uint8 arrays (RGB, or RGBA where `alpha` 
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -113,7 +114,10 @@ class FileSink:
     def __init__(self, path: str | Path, info: SourceInfo, alpha: bool) -> None:
         self.alpha = alpha
         path = Path(path)
-        self.writer = VideoWriter(path, encoding_for(path, "rgba" if alpha else "rgb"), info, audio=False)
+        enc = encoding_for(path, "rgba" if alpha else "rgb")
+        if enc.codec == "libx264":  # live: the cheapest preset, so the network keeps the CPU
+            enc = replace(enc, options={**enc.options, "preset": "ultrafast", "tune": "zerolatency"})
+        self.writer = VideoWriter(path, enc, info, audio=False)
 
     def send(self, image: np.ndarray, pts: int) -> None:
         bits = self.writer.bits
