@@ -4,6 +4,7 @@ from __future__ import annotations
 import av
 import cv2
 import numpy as np
+import pytest
 import torch
 
 import vmatte.batch as vc
@@ -155,26 +156,28 @@ def test_blur_uses_background_pixels_only():
     assert ours < 1.0 and plain > 10 * max(ours, 0.5), (ours, plain)
 
 
-def test_blur_beside_person_stays_flat_end_to_end(tmp_path):
-    """A real portrait over a flat colour: the composite's blurred background beside the person."""
-    img = cv2.cvtColor(cv2.imread(str(media("portraits/p3m_p_51c916fc.jpg"))), cv2.COLOR_BGR2RGB)
-    a = cv2.imread(str(media("portraits/p3m_p_51c916fc_alpha_p3mnet_pred.png")), cv2.IMREAD_GRAYSCALE)
-    scale = 640 / img.shape[1]
+@pytest.mark.parametrize("portrait", ["p3m_p_51c916fc", "p3m_p_bd6af989"])
+def test_blur_beside_person_stays_flat_end_to_end(tmp_path, portrait):
+    """A real portrait over a flat colour (lossless RGB source): the composite's blurred background
+    beside the person stays that colour, where a whole-frame blur smears the person into it."""
+    img = cv2.cvtColor(cv2.imread(str(media(f"portraits/{portrait}.jpg"))), cv2.COLOR_BGR2RGB)
+    a = cv2.imread(str(media(f"portraits/{portrait}_alpha_p3mnet_pred.png")), cv2.IMREAD_GRAYSCALE)
+    scale = 960 / img.shape[1]
     img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     a = cv2.resize(a, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_AREA)[..., None] / 255.0
     flat = np.array([40, 120, 200], np.float64)
     frame = (a * img + (1 - a) * flat).round().astype(np.uint8)
-    frame = frame[: frame.shape[0] // 2 * 2, : frame.shape[1] // 2 * 2]
-    a = a[: frame.shape[0], : frame.shape[1], 0]
+    a = a[..., 0]
     src = tmp_path / "flat.mkv"
-    write_clip(src, [frame] * 20, codec="ffv1", pix_fmt="yuv444p", audio=False, timecode=None)
+    write_clip(src, [frame] * 20, codec="ffv1", pix_fmt="bgr0", audio=False, timecode=None)
     out = tmp_path / "c_%03d.png"
     vc.convert(src, composite=out, background="blur:20", device="cpu", progress=False)
     got = decode(out, "rgb24", colorspace=None)[-1].astype(np.float64)
     near = (a == 0) & (cv2.dilate((a > 0.02).astype(np.uint8), np.ones((31, 31))) > 0)
     naive = cv2.GaussianBlur(frame.astype(np.float64), (0, 0), 20)
     ours, plain = np.abs(got[near] - flat).mean(), np.abs(naive[near] - flat).mean()
-    assert ours <= 2.0 and plain > 2 * ours, (ours, plain)
+    print(f"{portrait}: beside the person {ours:.2f}/255 here, {plain:.2f}/255 for a whole-frame blur")
+    assert ours <= 1.0 and plain > 10 * ours, (ours, plain)
 
 
 def test_choke_and_feather():
