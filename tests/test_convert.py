@@ -240,3 +240,16 @@ def test_rotation_metadata_is_applied(tmp_path, model):
     out = tmp_path / "o.mov"
     convert(turned, rgba=out)
     assert decode(out, "rgba64le")[0].shape == (160, 120, 4)
+
+
+@pytest.mark.parametrize("name,codec", [("c.mov", "prores"), ("c.webm", "vp9"), ("c.mkv", "h264")])
+def test_composite_in_every_container(source, ref, tmp_path, name, codec):
+    out = tmp_path / name
+    convert(source, composite=out, background="white")
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].codec_context.name == codec
+    frames = decode(out, "rgb24")
+    assert len(frames) == 12
+    fgr, pha = ref[6]
+    want = fgr * pha[..., None] + (1 - pha[..., None])
+    assert err(frames[6] / 255, want)[0] < 3 / 255
