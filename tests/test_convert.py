@@ -253,3 +253,10 @@ def test_composite_in_every_container(source, ref, tmp_path, name, codec):
     fgr, pha = ref[6]
     want = fgr * pha[..., None] + (1 - pha[..., None])
     assert err(frames[6] / 255, want)[0] < 3 / 255
+
+
+def test_one_clip_into_a_new_folder(source, tmp_path):
+    out = tmp_path / "new" / "deeper"
+    s = convert(source, rgba=f"{out}/", matte=f"{out}/")
+    assert s.frames == 12
+    assert sorted(p.name for p in out.iterdir()) == ["talk.mkv", "talk.mov"]

@@ -93,8 +93,11 @@ def convert(input: str | Path, rgba: str | Path | None = None, matte: str | Path
     cuda-graph, onnxruntime or tensorrt (see vmatte.engine). Returns a Summary (frames, seconds,
     fps, cuts), or a BatchSummary for a folder.
     """
-    targets = {r: Path(p) for r, p in
-               (("rgba", rgba), ("matte", matte), ("composite", composite), ("foreground", foreground)) if p}
+    given = {r: p for r, p in
+             (("rgba", rgba), ("matte", matte), ("composite", composite), ("foreground", foreground)) if p}
+    targets = {r: Path(p) for r, p in given.items()}
+    # "OUT/" names a folder even before it exists (Path() drops the trailing slash).
+    folders = {r for r, p in given.items() if str(p).endswith(("/", "\\")) or Path(p).is_dir()}
     if output is not None:
         out = Path(output)
         role = SHORTHAND.get(out.suffix.lower())
@@ -119,28 +122,27 @@ def convert(input: str | Path, rgba: str | Path | None = None, matte: str | Path
     if ("composite" in targets or report is not None) and background is None:
         background = "green"
     bg = parse_background(background, background_fit) if background else None
+    sink_opts = dict(prores_encoder=prores_encoder, crf=crf, bit_depth=bit_depth, audio=audio)
     src_path = Path(input)
     if src_path.is_dir() and any(q.suffix.lower() in VIDEO_EXTS for q in src_path.iterdir()):
         if report is not None:
             raise VmatteError("--report takes one clip, not a folder")
+        if folders != set(targets):
+            raise VmatteError("with an input folder, outputs must be folders (end the path with /)")
         net = load_model(model, weights, device=str(dev), dtype=dtype)
-        return _convert_folder(src_path, targets, net, bg, downsample_ratio, subject, progress,
-                               dict(prores_encoder=prores_encoder, crf=crf, bit_depth=bit_depth, audio=audio),
+        return _convert_folder(src_path, targets, net, bg, downsample_ratio, subject, progress, sink_opts,
                                shot_opts)
     with open_source(src_path, fps) as source:
         net = load_model(model, weights, device=str(dev), dtype=dtype)
-        targets = {r: (p / f"{_stem(src_path)}{DEFAULT_EXT[r]}" if _is_folder(p) else p) for r, p in targets.items()}
-        return _convert_one(source, targets, net, bg, downsample_ratio, subject, progress,
-                            dict(prores_encoder=prores_encoder, crf=crf, bit_depth=bit_depth, audio=audio),
-                            shot_opts)
-
-
-def _stem(p: Path) -> str:
-    return p.stem if p.is_file() else p.name.replace("%", "_")
-
-
-def _is_folder(p: Path) -> bool:
-    return p.is_dir() or str(p).endswith(("/", "\\"))
+        stem = src_path.stem if src_path.is_file() else src_path.name.replace("%", "_")
+        for r in folders:  # one clip into a folder: named after the clip
+            if not targets[r].exists():
+                try:
+                    targets[r].mkdir(parents=True)
+                except OSError as e:
+                    raise VmatteError(f"cannot create {targets[r]}: {e.strerror}; pick a writable folder") from None
+            targets[r] = targets[r] / f"{stem}{DEFAULT_EXT[r]}"
+        return _convert_one(source, targets, net, bg, downsample_ratio, subject, progress, sink_opts, shot_opts)
 
 
 def _convert_one(source, targets: dict[str, Path], net, bg, downsample_ratio, subject: str, progress: bool,
@@ -172,9 +174,10 @@ def _convert_folder(folder: Path, targets: dict[str, Path], net, bg, downsample_
                     progress: bool, sink_opts: dict, shot_opts: dict) -> BatchSummary:
     """Every video in `folder`; outputs go inside the output folders, complete ones are skipped."""
     for out in targets.values():
-        if is_pattern(out) or (out.exists() and not out.is_dir()):
-            raise VmatteError(f"{out}: with an input folder, outputs must be folders (end the path with /)")
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise VmatteError(f"cannot create {out}: {e.strerror}; pick a writable folder") from None
     result = BatchSummary()
     for video in sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTS and p.is_file()):
         finals = {}
