@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from ..errors import VmatteError
 from ..model import MattingNetwork
@@ -84,10 +86,15 @@ class Matter:
     """Mattes one stream frame by frame, carrying the recurrent state between calls.
 
     A change of frame size starts a fresh state (and, for static-shape backends, a new stepper).
+    `scale` < 1 runs the whole network, refiner included, on a frame reduced by that factor and brings
+    alpha and the foreground *correction* back to full size: the picture keeps its full detail, the
+    matte's edge is softer. A live source uses it only when nothing else keeps up.
     """
 
-    def __init__(self, model: MattingNetwork, downsample_ratio: float, backend: str = "torch") -> None:
+    def __init__(self, model: MattingNetwork, downsample_ratio: float, backend: str = "torch",
+                 scale: float = 1.0) -> None:
         self.model = model
+        self.scale = float(scale)
         self.ratio = float(downsample_ratio)
         p = next(model.parameters())
         self.device, self.dtype = p.device, p.dtype
@@ -115,17 +122,28 @@ class Matter:
             self.reset()
         return self._steppers[shape]
 
+    def _reduced(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape[:2]
+        size = (max(1, round(w * self.scale)), max(1, round(h * self.scale)))
+        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
     @torch.inference_mode()
     def __call__(self, image: np.ndarray) -> Matte:
         """Matte one HxWx3 RGB uint8/uint16 frame."""
         src = to_tensor(image, self.device, self.dtype)
-        fgr, pha = self._stepper(src)(src)
-        return Matte(src, fgr, pha)
+        if self.scale == 1.0:
+            fgr, pha = self._stepper(src)(src)
+            return Matte(src, fgr, pha)
+        small = to_tensor(self._reduced(image), self.device, self.dtype)
+        fgr, pha = self._stepper(small)(small)
+        both = F.interpolate(torch.cat([fgr - small, pha], 1).float(), size=src.shape[-2:], mode="bilinear",
+                             align_corners=False).to(src.dtype)
+        return Matte(src, (src + both[:, :3]).clamp(0, 1), both[:, 3:].clamp(0, 1))
 
     @torch.inference_mode()
     def settle(self, image: np.ndarray) -> None:
         """Advance the recurrent state on a frame without producing its matte (cheaper than a call)."""
-        src = to_tensor(image, self.device, self.dtype)
+        src = to_tensor(image if self.scale == 1.0 else self._reduced(image), self.device, self.dtype)
         self._stepper(src).settle(src)
 
 
