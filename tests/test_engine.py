@@ -146,3 +146,21 @@ def test_pixel_round_trip_is_exact():
         img = np.resize(img, (85, 256, 3)).astype(dtype)
         back = to_array(to_tensor(img, torch.device("cpu"), torch.float32), bits)
         assert back.dtype == dtype and np.array_equal(back, img)
+
+
+def test_half_size_matting_keeps_full_size_detail(model):
+    """Matter(scale=0.5) mattes a half-size frame and returns full-size alpha and foreground, the
+    foreground being the full-size picture plus the network's (smooth) colour correction."""
+    import cv2
+    from torch.nn import functional as F
+
+    img = person_frames(1, 160, 120)[0]
+    half = Matter(model, 0.5, "torch", scale=0.5)(img)
+    assert half.pha.shape == (1, 1, 120, 160) and half.fgr.shape == (1, 3, 120, 160)
+    small = cv2.resize(img, (80, 60), interpolation=cv2.INTER_AREA)
+    ref = Matter(model, 0.5, "torch")(small)
+    up = F.interpolate(torch.cat([ref.fgr - ref.src, ref.pha], 1), size=(120, 160), mode="bilinear",
+                       align_corners=False)
+    src = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    assert float((half.pha - up[:, 3:].clamp(0, 1)).abs().max()) < 1e-5
+    assert float((half.fgr - (src + up[:, :3]).clamp(0, 1)).abs().max()) < 1e-5
