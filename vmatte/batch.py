@@ -152,7 +152,8 @@ def _convert_one(source, targets: dict[str, Path], net, bg, downsample_ratio, su
     shots = ShotMatter(matter, shot_opts["warmup"], shot_opts["scene_cuts"])
     quality = None
     if shot_opts.get("report") is not None:
-        quality = QualityReport(title=f"vmatte quality report: {info.path.name}", expected_frames=info.frames)
+        quality = QualityReport(title=f"vmatte quality report: {info.path.name}",
+                                expected_frames=info.expected_frames())
     outputs: list[Output] = []
     with contextlib.ExitStack() as undo:
         # Until every sink is closed, an error or Ctrl-C aborts them all: no partial file stays.
@@ -160,7 +161,7 @@ def _convert_one(source, targets: dict[str, Path], net, bg, downsample_ratio, su
             sink = open_sink(role, path, info, **sink_opts)
             outputs.append(Output(role, sink))
             undo.callback(sink.abort)
-        summary = run(source, shots, outputs, bg, shot_opts["edges"], info.frames, progress,
+        summary = run(source, shots, outputs, bg, shot_opts["edges"], info.expected_frames(), progress,
                       observers=(quality,) if quality else ())
         for o in outputs:
             o.sink.close()

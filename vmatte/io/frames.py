@@ -35,3 +35,10 @@ class SourceInfo:
     timecode: str | None = None
     audio: bool = False
     start_offset: float = 0.0  # seconds subtracted from every timestamp so the video starts at 0
+    duration: float | None = None  # seconds of video, when the container says
+
+    def expected_frames(self) -> int | None:
+        """The frame count from the header, or estimated from duration x fps (for a progress bar)."""
+        if self.frames:
+            return self.frames
+        return round(self.duration * float(self.fps)) if self.duration else None

@@ -82,7 +82,7 @@ class VideoFileSource:
         h, w = self._first.image.shape[:2]
         self._seconds = seconds
         return SourceInfo(self.path, w, h, Fraction(fps), Fraction(v.time_base), v.frames or None, bits, tc,
-                          bool(c.streams.audio), float(min(starts)) if starts else 0.0)
+                          bool(c.streams.audio), float(min(starts)) if starts else 0.0, seconds)
 
     def _decode(self) -> Iterator[Frame]:
         v = self.container.streams.video[0]
