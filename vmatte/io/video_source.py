@@ -39,6 +39,12 @@ def open_container(path: Path, url: str | None = None) -> av.container.InputCont
                           "check that the file is complete") from None
 
 
+def _bit_depth(stream: av.video.stream.VideoStream) -> int:
+    """Bits per component of the stream's pixel format (8 when unknown)."""
+    fmt = stream.codec_context.format
+    return max((comp.bits for comp in fmt.components), default=8) if fmt else 8
+
+
 def _hms(text: str | None) -> float | None:
     """'00:00:02.966000000' (Matroska's per-stream DURATION tag) -> seconds."""
     try:
@@ -68,8 +74,7 @@ class VideoFileSource:
             raise VmatteError(f"{self.path} is {kind}; give a file with a video stream")
         v = c.streams.video[0]
         v.thread_type = "AUTO"
-        fmt = v.codec_context.format
-        bits = max((comp.bits for comp in fmt.components), default=8) if fmt else 8
+        bits = _bit_depth(v)
         fps = v.average_rate or v.guessed_rate or Fraction(25)
         tc = v.metadata.get("timecode") or c.metadata.get("timecode")
         if tc is None:
@@ -86,8 +91,7 @@ class VideoFileSource:
 
     def _decode(self) -> Iterator[Frame]:
         v = self.container.streams.video[0]
-        fmt = v.codec_context.format
-        deep = fmt is not None and max((comp.bits for comp in fmt.components), default=8) > 8
+        deep = _bit_depth(v) > 8
         tb = Fraction(v.time_base)
         try:
             for i, f in enumerate(self.container.decode(v)):

@@ -62,21 +62,27 @@ class MattingNetwork(nn.Module):
         self.project_seg = Projection(decoder[-1], 1)  # unused for matting; kept so official .pth load strictly
         self.refiner = DeepGuidedFilterRefiner()
 
+    def _recur(self, src: torch.Tensor, state: tuple, ratio: float,
+               states_only: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, list, int]:
+        """The shared front of forward and advance: (full-size frames, downsampled frames, decoder
+        features (None with states_only), new state, frames per stream). Time is folded into the batch."""
+        t = src.shape[1] if src.ndim == 5 else 1
+        x = src.flatten(0, 1) if src.ndim == 5 else src
+        small = x if ratio == 1 else downsample(x, ratio)
+        f1, f2, f3, f4 = self.backbone(small)
+        hid, *new = self.decoder(small, f1, f2, f3, self.aspp(f4), *state, t, states_only=states_only)
+        return x, small, hid, new, t
+
     def forward(self, src: torch.Tensor, r1: torch.Tensor | None = None, r2: torch.Tensor | None = None,
                 r3: torch.Tensor | None = None, r4: torch.Tensor | None = None,
                 downsample_ratio: float = 1.0) -> tuple[torch.Tensor, ...]:
-        timed = src.ndim == 5
-        t = src.shape[1] if timed else 1
-        x = src.flatten(0, 1) if timed else src
-        small = x if downsample_ratio == 1 else downsample(x, downsample_ratio)
-        f1, f2, f3, f4 = self.backbone(small)
-        hid, *state = self.decoder(small, f1, f2, f3, self.aspp(f4), r1, r2, r3, r4, t)
+        x, small, hid, state, t = self._recur(src, (r1, r2, r3, r4), downsample_ratio, False)
         fgr_res, pha = self.project_mat(hid).split([3, 1], 1)
         if downsample_ratio != 1:
             fgr_res, pha = self.refiner(x, small, fgr_res, pha, hid)
         fgr = (x + fgr_res).clamp(0.0, 1.0)
         pha = pha.clamp(0.0, 1.0)
-        if timed:
+        if src.ndim == 5:
             fgr, pha = fgr.unflatten(0, (-1, t)), pha.unflatten(0, (-1, t))
         return (fgr, pha, *state)
 
@@ -85,10 +91,4 @@ class MattingNetwork(nn.Module):
                 downsample_ratio: float = 1.0) -> tuple[torch.Tensor, ...]:
         """Only the new recurrent state (r1..r4) for `src`: the same as forward's, without the output
         block, projection and full-resolution refiner, which do not feed the state. For settling."""
-        timed = src.ndim == 5
-        t = src.shape[1] if timed else 1
-        x = src.flatten(0, 1) if timed else src
-        small = x if downsample_ratio == 1 else downsample(x, downsample_ratio)
-        f1, f2, f3, f4 = self.backbone(small)
-        _, *state = self.decoder(small, f1, f2, f3, self.aspp(f4), r1, r2, r3, r4, t, states_only=True)
-        return tuple(state)
+        return tuple(self._recur(src, (r1, r2, r3, r4), downsample_ratio, True)[3])
