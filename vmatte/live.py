@@ -27,7 +27,7 @@ from .io.atomic import temp_path_for, write_atomically
 from .io.frames import SourceInfo
 from .io.live_sinks import FileSink, PreviewSink, UdpSink, VirtualCameraSink
 from .io.live_sources import LiveFrame, open_live_source
-from .pipeline import Worker
+from .pipeline import Worker, offer
 from .pixels import to_array
 from .shots import ShotMatter
 from .weights import DEFAULT_MODEL, load_model, resolve_device
@@ -195,13 +195,7 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
                     import cv2
 
                     out = cv2.resize(out, (src.width, src.height), interpolation=cv2.INTER_AREA)
-                while sender.is_alive():
-                    try:
-                        handoff.put((out, f.pts, f.captured), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if not sender.is_alive() or getattr(sink, "closed", False):
+                if not offer(handoff, (out, f.pts, f.captured), stop, sender) or getattr(sink, "closed", False):
                     break
                 now = time.perf_counter()
                 if not quiet and now >= next_status:

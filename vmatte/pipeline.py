@@ -76,7 +76,9 @@ class Worker(threading.Thread):
             self.error = e
 
 
-def _put(q: queue.Queue, item: object, stop: threading.Event, consumer: Worker | None = None) -> bool:
+def offer(q: queue.Queue, item: object, stop: threading.Event, consumer: Worker | None = None) -> bool:
+    """Put `item` on a bounded queue, waiting while it is full; False if `stop` is set or the
+    `consumer` thread has died first (then nothing would ever take it)."""
     while not stop.is_set() and (consumer is None or consumer.is_alive()):
         try:
             q.put(item, timeout=0.1)
@@ -113,7 +115,7 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
             t0 = time.perf_counter()
             f = next(it, _END)
             times.decode += time.perf_counter() - t0
-            if not _put(decoded, f, stop) or f is _END:
+            if not offer(decoded, f, stop) or f is _END:
                 return
 
     def encode() -> None:
@@ -153,12 +155,12 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
             arrays = [to_array(render(o.role, m, background, f.index), o.sink.bits) for o in outputs]
             times.network += t1 - t0
             times.compose += time.perf_counter() - t1
-            if not _put(encoded, (f.pts, arrays), stop, encoder):
+            if not offer(encoded, (f.pts, arrays), stop, encoder):
                 break
             n += 1
             if bar is not None:
                 bar.update(1)
-        _put(encoded, _END, stop, encoder)
+        offer(encoded, _END, stop, encoder)
         encoder.join()
     except BaseException:
         stop.set()
