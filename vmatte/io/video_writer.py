@@ -1,6 +1,10 @@
 """Video files written with PyAV: ProRes 4444, VP9 with alpha, FFV1, H.264; audio copied alongside."""
 from __future__ import annotations
 
+import os
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,6 +24,9 @@ AUDIO_COPY = {
     "matroska": None,  # takes everything
 }
 AUDIO_TRANSCODE = {"mov": "aac", "mp4": "aac", "webm": "libopus", "matroska": "aac"}
+# Codecs whose every frame is coded on its own: any frame can go to any encoder, so a pool of them
+# encodes in parallel. A single ProRes encoder's frame threads leave most of a 16-core host idle.
+INTRA_ONLY = {"prores_aw", "prores_ks"}
 
 
 @dataclass(frozen=True)
@@ -93,12 +100,18 @@ class VideoWriter:
 
     Video timestamps are the source's (same time base), so frame count, rate and VFR timing are kept.
     With `audio=True` the source's first audio stream is copied, or transcoded where the container
-    cannot hold it, interleaved with the video as it is written.
+    cannot hold it, interleaved with the video as it is written. Intra-only codecs (ProRes) are
+    encoded on `workers` threads (default: one per core), each with its own encoder, and muxed in
+    order; `workers=0` uses one encoder with the codec's own threading instead.
     """
 
-    def __init__(self, path: str | Path, enc: Encoding, info: SourceInfo, audio: bool = True) -> None:
+    def __init__(self, path: str | Path, enc: Encoding, info: SourceInfo, audio: bool = True,
+                 workers: int | None = None) -> None:
         self.path = Path(path)
         self.enc = enc = fit_to_size(enc, info.width, info.height)
+        if workers is None:
+            workers = os.cpu_count() or 1
+        self.pool = _EncoderPool(enc, info, workers) if enc.codec in INTRA_ONLY and workers > 0 else None
         self.layout, self.bits = enc.layout, enc.bits
         fmt = CONTAINERS[self.path.suffix.lower()]
         self.tmp = temp_path_for(self.path)
@@ -126,6 +139,8 @@ class VideoWriter:
         s.time_base = info.time_base
         s.codec_context.time_base = info.time_base
         s.thread_type = "AUTO"
+        if self.pool:  # this context only describes the stream; the pool's encoders do the work
+            s.thread_count = 1
         if enc.codec_tag:
             s.codec_tag = enc.codec_tag
         if enc.layout != "gray" and enc.codec != "ffv1":
@@ -137,24 +152,30 @@ class VideoWriter:
             self.out.metadata["timecode"] = info.timecode
         self.video = s
         self.time_base = info.time_base
-        self._yuv = enc.pix_fmt.startswith("yuv")
 
     def write(self, image: np.ndarray, pts: int) -> None:
         """Encode one HxWxC array (layout and depth as `self.layout`, `self.bits`) at `pts` (source time base)."""
-        frame = av.VideoFrame.from_ndarray(image, format=INPUT_FORMAT[(self.layout, self.bits)])
-        if self._yuv:
-            frame = frame.reformat(format=self.enc.pix_fmt, dst_colorspace="itu709")
-        frame.pts = pts
-        frame.time_base = self.time_base
-        if self.audio:
-            self.audio.pump_until(float(pts * self.time_base))
-        for packet in self.video.encode(frame):
-            self.out.mux(packet)
+        if self.pool:
+            for packet in self.pool.submit(image, pts):
+                self._mux(packet)
+            return
+        self._mux_all(self.video.encode(to_frame(image, self.enc, pts, self.time_base)))
+
+    def _mux(self, packet: av.Packet) -> None:
+        if self.audio and packet.pts is not None:
+            self.audio.pump_until(float(packet.pts * self.time_base))
+        packet.stream = self.video
+        self.out.mux(packet)
+
+    def _mux_all(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            self._mux(packet)
 
     def close(self) -> None:
         """Flush, finish the audio, and rename the file into place."""
-        for packet in self.video.encode(None):
-            self.out.mux(packet)
+        if self.pool:
+            self._mux_all(self.pool.drain())
+        self._mux_all(self.video.encode(None))
         if self.audio:
             self.audio.finish()
         self.out.close()
@@ -162,11 +183,73 @@ class VideoWriter:
 
     def abort(self) -> None:
         """Drop the partial file."""
+        if self.pool:
+            self.pool.cancel()
         try:
             self.out.close()
         except Exception:  # the container may be half set up; the file is deleted anyway
             pass
         self.tmp.unlink(missing_ok=True)
+
+
+def to_frame(image: np.ndarray, enc: Encoding, pts: int, time_base) -> av.VideoFrame:
+    """An HxWxC array as the frame `enc`'s codec takes (BT.709 for YUV), stamped with `pts`."""
+    frame = av.VideoFrame.from_ndarray(image, format=INPUT_FORMAT[(enc.layout, enc.bits)])
+    if enc.pix_fmt.startswith("yuv"):
+        frame = frame.reformat(format=enc.pix_fmt, dst_colorspace="itu709")
+    frame.pts = pts
+    frame.time_base = time_base
+    return frame
+
+
+class _EncoderPool:
+    """Encodes frames of an intra-only codec on a pool of threads, one single-threaded encoder per
+    thread (PyAV releases the GIL while FFmpeg converts and encodes). `submit` returns the packets
+    that are ready, in frame order; at most `workers + 2` frames are in flight."""
+
+    def __init__(self, enc: Encoding, info: SourceInfo, workers: int) -> None:
+        self.enc, self.info = enc, info
+        self.threads = ThreadPoolExecutor(workers, thread_name_prefix="vmatte-encode")
+        self.local = threading.local()
+        self.inflight: deque[Future] = deque()
+        self.window = workers + 2
+
+    def _encoder(self) -> av.VideoCodecContext:
+        ctx = getattr(self.local, "ctx", None)
+        if ctx is None:
+            enc, info = self.enc, self.info
+            ctx = av.CodecContext.create(enc.codec, "w")
+            ctx.width, ctx.height, ctx.pix_fmt = info.width, info.height, enc.pix_fmt
+            ctx.time_base = info.time_base
+            ctx.options = dict(enc.options)
+            ctx.thread_count = 1
+            ctx.colorspace = ctx.color_primaries = ctx.color_trc = 1  # BT.709, as the stream is tagged
+            ctx.open()
+            self.local.ctx = ctx
+        return ctx
+
+    def _encode(self, image: np.ndarray, pts: int) -> list[av.Packet]:
+        packets = self._encoder().encode(to_frame(image, self.enc, pts, self.info.time_base))
+        if len(packets) != 1:  # intra-only, unthreaded: one packet out per frame in
+            raise VmatteError(f"{self.enc.codec} returned {len(packets)} packets for one frame")
+        return packets
+
+    def submit(self, image: np.ndarray, pts: int) -> list[av.Packet]:
+        self.inflight.append(self.threads.submit(self._encode, image, pts))
+        ready = []
+        while len(self.inflight) > self.window or (self.inflight and self.inflight[0].done()):
+            ready += self.inflight.popleft().result()
+        return ready
+
+    def drain(self) -> list[av.Packet]:
+        ready = []
+        while self.inflight:
+            ready += self.inflight.popleft().result()
+        self.threads.shutdown()
+        return ready
+
+    def cancel(self) -> None:
+        self.threads.shutdown(wait=True, cancel_futures=True)
 
 
 class _AudioPump:
