@@ -7,6 +7,8 @@ import sys
 
 from .errors import VmatteError
 
+BACKENDS = ("auto", "torch", "cuda-graph", "onnxruntime", "tensorrt", "torch-compile")  # as vmatte.engine's
+
 
 def _convert(a: argparse.Namespace) -> int:
     from .batch import BatchSummary, convert
@@ -110,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--max-frames", type=int, help="stop after this many captured frames")
     for flag, kw in (("--downsample-ratio", dict(default="auto")), ("--subject", dict(default="portrait")),
                      ("--device", dict(default="auto")), ("--precision", dict(default="auto")),
-                     ("--backend", dict(default="auto")), ("--background-fit", dict(default="fill")),
+                     ("--backend", dict(default="auto", choices=BACKENDS)),
+                     ("--background-fit", dict(default="fill")),
                      ("--model", dict(default="rvm-mobilenetv3")), ("--weights", {}),
                      ("--scene-cuts", dict(default="reset", choices=("reset", "ignore"))),
                      ("--matte-choke", dict(type=float, default=0.0)), ("--feather", dict(type=float, default=0.0)),
@@ -136,8 +139,8 @@ def _matting_options(c: argparse.ArgumentParser) -> None:
     c.add_argument("--subject", choices=("portrait", "full-body"), default="portrait",
                    help="what auto downsampling assumes (default portrait)")
     c.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    c.add_argument("--backend", default="auto", choices=("auto", "torch", "cuda-graph", "onnxruntime", "tensorrt"),
-                   help="auto: cuda-graph on CUDA, onnxruntime on CPU")
+    c.add_argument("--backend", default="auto", choices=BACKENDS,
+                   help="auto: cuda-graph on CUDA, onnxruntime on CPU; torch-compile is opt-in (slow first frame)")
     c.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16"))
     c.add_argument("--model", default="rvm-mobilenetv3")
     c.add_argument("--weights", help="a .pth, .safetensors or RVM .onnx file instead of the registry's")

@@ -49,8 +49,20 @@ def to_array(t: torch.Tensor, bits: int = 8) -> np.ndarray:
     """[1,C,H,W] float 0..1 -> HxWxC uint8 (bits=8) or uint16 (bits=16) numpy array, rounded."""
     peak = 255.0 if bits == 8 else 65535.0
     q = t[0].permute(1, 2, 0).float().mul(peak).add_(0.5).clamp_(0, peak).floor_()  # rounded
-    # Quantised on the device, so only 8/16-bit pixels cross back. 16-bit goes as int16 offset by
-    # 32768 (torch's uint16 has few kernels, on CUDA especially) and is flipped back on the host.
+    # Quantised on the device, so only 8/16-bit pixels cross back. torch's uint16 has few kernels
+    # (on CUDA especially), so 16-bit goes as int32 whose low halves (little-endian: every other
+    # int16) carry the uint16 bit pattern; the host only reinterprets them.
     if bits == 8:
-        return q.to(torch.uint8).contiguous().cpu().numpy()
-    return q.sub_(32768).to(torch.int16).contiguous().cpu().numpy().view(np.uint16) ^ np.uint16(0x8000)
+        return _download(q.to(torch.uint8))
+    return _download(q.to(torch.int32).view(torch.int16)[..., ::2]).view(np.uint16)
+
+
+def _download(t: torch.Tensor) -> np.ndarray:
+    """A device tensor as a contiguous host array; from CUDA through page-locked memory (torch's
+    caching host allocator reuses the block once the array is freed)."""
+    if t.device.type != "cuda":
+        return t.contiguous().numpy()
+    host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+    host.copy_(t, non_blocking=True)
+    torch.cuda.current_stream(t.device).synchronize()
+    return host.numpy()

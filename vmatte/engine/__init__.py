@@ -8,7 +8,9 @@ carrying the recurrent state itself, plus `reset()`. Backends:
   (`steppers.CudaGraphStepper`);
 - onnxruntime: our own static-shape ONNX export run in ONNX Runtime, the fastest on CPU
   (`onnx_export.OrtStepper`);
-- tensorrt: the same export built into an fp16 TensorRT engine (`tensorrt.TrtStepper`).
+- tensorrt: the same export built into an fp16 TensorRT engine (`tensorrt.TrtStepper`);
+- torch-compile: the network through `torch.compile` (Inductor), then as above: eager steps on the
+  CPU, a CUDA graph on a GPU. Opt-in only: the first frame of each size waits for the compiler.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from ..pixels import to_tensor
 
 # RVM's guidance: an internal short side of ~270 px for portraits, ~432 px for full body.
 SUBJECT_SHORT_SIDE = {"portrait": 270, "full-body": 432}
-BACKENDS = ("auto", "torch", "cuda-graph", "onnxruntime", "tensorrt")
+BACKENDS = ("auto", "torch", "cuda-graph", "onnxruntime", "tensorrt", "torch-compile")
 
 
 def auto_downsample_ratio(width: int, height: int, subject: str = "portrait") -> float:
@@ -62,6 +64,10 @@ def make_stepper(model: MattingNetwork, ratio: float, shape: tuple[int, ...], ba
         return steppers.TorchStepper(model, ratio)
     if backend == "cuda-graph":
         return steppers.CudaGraphStepper(model, ratio, shape)
+    if backend == "torch-compile":
+        net = steppers.compiled(model)
+        on_gpu = next(model.parameters()).device.type == "cuda"
+        return steppers.CudaGraphStepper(net, ratio, shape) if on_gpu else steppers.TorchStepper(net, ratio)
     if backend == "onnxruntime":
         from .onnx_export import OrtStepper
 
@@ -102,6 +108,7 @@ class Matter:
         self._steppers: dict[tuple[int, ...], object] = {}
         self._size: tuple[int, ...] | None = None
 
+    @torch.inference_mode()  # the steppers' state buffers are inference tensors
     def reset(self) -> None:
         """Forget the recurrent state (a new shot or a new stream)."""
         for s in self._steppers.values():

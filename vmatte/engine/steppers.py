@@ -1,9 +1,21 @@
 """PyTorch steppers: eager (any device) and CUDA-graph (NVIDIA GPUs)."""
 from __future__ import annotations
 
+import weakref
+
 import torch
 
 from ..model import MattingNetwork
+
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def compiled(model: MattingNetwork) -> MattingNetwork:
+    """`torch.compile(model)` (default mode), made once per model and shared by its steppers.
+    `advance` (settling) stays eager: attribute lookups pass through to the original module."""
+    if model not in _COMPILED:
+        _COMPILED[model] = torch.compile(model, dynamic=False)
+    return _COMPILED[model]
 
 
 class TorchStepper:
@@ -51,6 +63,7 @@ class CudaGraphStepper:
             self.fgr, self.pha, *self.next_state = model(self.src, *self.state, downsample_ratio=ratio)
         self.reset()
 
+    @torch.inference_mode()
     def reset(self) -> None:
         for s in self.state:
             s.zero_()
@@ -60,8 +73,10 @@ class CudaGraphStepper:
         self.graph.replay()
         for s, n in zip(self.state, self.next_state):
             s.copy_(n)
-        return self.fgr, self.pha
+        # Copies: the next replay overwrites the graph's outputs, and a caller may still hold these.
+        return self.fgr.clone(), self.pha.clone()
 
+    @torch.inference_mode()
     def settle(self, src: torch.Tensor) -> None:
         """Advance the state without outputs (eager: settling runs a few frames per shot)."""
         for s, n in zip(self.state, self.model.advance(src, *self.state, downsample_ratio=self.ratio)):
