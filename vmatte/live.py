@@ -35,13 +35,15 @@ from .weights import DEFAULT_MODEL, load_model, resolve_device
 
 @dataclass
 class LiveStats:
-    """frames_in captured, frames_out handed to the sink, frames_dropped, fps out, latency in ms."""
+    """frames_in captured, frames_out handed to the sink, frames_dropped, fps out; latency_ms from capture to
+    the hand-off to the sink, sink_ms the sink's own time per frame (its encode or copy), both in ms."""
 
     frames_in: int = 0
     frames_out: int = 0
     frames_dropped: int = 0
     fps: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=lambda: {"p50": 0.0, "p95": 0.0, "max": 0.0})
+    sink_ms: dict[str, float] = field(default_factory=lambda: {"p50": 0.0, "p95": 0.0, "max": 0.0})
 
 
 class _Slot:
@@ -141,6 +143,7 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
     slot = _Slot(src.live)
     stats = LiveStats()
     latencies: list[float] = []
+    sink_times: list[float] = []
     last: np.ndarray | None = None
     handoff: queue.Queue = queue.Queue(maxsize=2)
 
@@ -149,8 +152,10 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
         nonlocal last
         while (item := handoff.get()) is not None:
             out, pts, captured = item
+            t0 = time.perf_counter()
+            latencies.append(t0 - captured)
             sink.send(out, pts)
-            latencies.append(time.perf_counter() - captured)
+            sink_times.append(time.perf_counter() - t0)
             stats.frames_out += 1
             last = out if out.shape[2] == 3 else None
             if not src.live and hasattr(sink, "pace"):
@@ -216,15 +221,19 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
     stats.frames_dropped = slot.dropped
     stats.fps = stats.frames_out / elapsed if elapsed > 0 else 0.0
     if latencies:
-        ms = np.array(latencies) * 1000
-        stats.latency_ms = {"p50": round(float(np.percentile(ms, 50)), 2),
-                            "p95": round(float(np.percentile(ms, 95)), 2), "max": round(float(ms.max()), 2)}
+        stats.latency_ms, stats.sink_ms = _percentiles(latencies), _percentiles(sink_times)
     if stats_json is not None:
         text = json.dumps(asdict(stats), indent=2) + "\n"
         write_atomically(Path(stats_json), lambda tmp: tmp.write_text(text))
     if not quiet:
         _status(stats, slot, latencies, elapsed)
     return stats
+
+
+def _percentiles(seconds: list[float]) -> dict[str, float]:
+    ms = np.array(seconds) * 1000
+    return {"p50": round(float(np.percentile(ms, 50)), 2), "p95": round(float(np.percentile(ms, 95)), 2),
+            "max": round(float(ms.max()), 2)}
 
 
 def keep_up_ratio(net, backend: str, width: int, height: int, fps: float, subject: str, finish,
