@@ -1,4 +1,4 @@
-"""Runs source -> engine -> compositor -> sinks, with decode and encode on their own threads.
+"""Runs source -> engine -> compositor -> sinks, with decode, compositing and encode on their own threads.
 
 Bounded queues join the stages, so decode, the network and encode overlap and memory stays flat
 however long the clip. Any stage's error stops the others and is re-raised in the caller.
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+import torch
 
 from .compose import Background, EdgeControls, render
 from .io.frames import Frame
@@ -102,12 +103,17 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
         depth: int = 4, observers: tuple = ()) -> Summary:
     """Matte every frame into every output. Never drops a frame. Sinks are closed by the caller.
 
-    observers get observe(frame, matte, new_shot, background) for every frame (the quality report).
+    Four stages on four threads, joined by queues of `depth` frames: decode, the network (this
+    thread), compositing and conversion to the sinks' pixels, and encode. observers get
+    observe(frame, matte, new_shot, background) for every frame, in order (the quality report).
     """
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(depth)
+    matted: queue.Queue = queue.Queue(depth)
     encoded: queue.Queue = queue.Queue(depth)
     times = StageTimes()
+    bar = _progress(total, progress)
+    written = 0
 
     def decode() -> None:
         it: Iterator[Frame] = iter(frames)
@@ -118,23 +124,39 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
             if not offer(decoded, f, stop) or f is _END:
                 return
 
+    def compose() -> None:
+        with torch.inference_mode():
+            while (item := _get(matted, stop)) is not _END:
+                f, m, new_shot = item
+                t0 = time.perf_counter()
+                if edges:
+                    m = edges.apply(m)
+                for ob in observers:
+                    ob.observe(f, m, new_shot, background)
+                arrays = [to_array(render(o.role, m, background, f.index), o.sink.bits) for o in outputs]
+                times.compose += time.perf_counter() - t0
+                if not offer(encoded, (f.pts, arrays), stop, encoder):
+                    return
+        offer(encoded, _END, stop, encoder)
+
     def encode() -> None:
-        while True:
-            item = _get(encoded, stop)
-            if item is _END:
-                return
+        nonlocal written
+        while (item := _get(encoded, stop)) is not _END:
             pts, arrays = item
             t0 = time.perf_counter()
             for out, arr in zip(outputs, arrays):
                 out.sink.write(arr, pts)
             times.encode += time.perf_counter() - t0
+            written += 1
+            if bar is not None:
+                bar.update(1)
 
-    decoder, encoder = Worker(decode, "vmatte-decode"), Worker(encode, "vmatte-encode")
-    bar = _progress(total, progress)
+    workers = [Worker(decode, "vmatte-decode"), Worker(compose, "vmatte-compose"), Worker(encode, "vmatte-encode")]
+    decoder, composer, encoder = workers
     start = time.perf_counter()
-    n = 0
-    decoder.start()
-    encoder.start()
+    for w in workers:
+        w.start()
+
     def queued() -> Iterator[Frame]:
         while (f := _get(decoded, stop, decoder)) is not _END:
             yield f
@@ -144,23 +166,11 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
         while True:
             t0 = time.perf_counter()
             item = next(mattes, None)
-            if item is None:
+            times.network += time.perf_counter() - t0  # includes any wait for the decoder
+            if item is None or not offer(matted, item, stop, composer):
                 break
-            f, m, new_shot = item
-            t1 = time.perf_counter()
-            if edges:
-                m = edges.apply(m)
-            for ob in observers:
-                ob.observe(f, m, new_shot, background)
-            arrays = [to_array(render(o.role, m, background, f.index), o.sink.bits) for o in outputs]
-            times.network += t1 - t0
-            times.compose += time.perf_counter() - t1
-            if not offer(encoded, (f.pts, arrays), stop, encoder):
-                break
-            n += 1
-            if bar is not None:
-                bar.update(1)
-        offer(encoded, _END, stop, encoder)
+        offer(matted, _END, stop, composer)
+        composer.join()
         encoder.join()
     except BaseException:
         stop.set()
@@ -168,14 +178,15 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
     finally:
         stop.set()
         decoder.join(timeout=5)
+        composer.join(timeout=30)
         encoder.join(timeout=30)
         if bar is not None:
             bar.close()
-    for w in (decoder, encoder):
+    for w in workers:
         if w.error is not None:
             raise w.error
     seconds = time.perf_counter() - start
-    return Summary(n, seconds, n / seconds if seconds > 0 else 0.0, times, list(shots.cuts))
+    return Summary(written, seconds, written / seconds if seconds > 0 else 0.0, times, list(shots.cuts))
 
 
 def _progress(total: int | None, enabled: bool):
