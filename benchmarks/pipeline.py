@@ -119,18 +119,42 @@ def convert_in_child(clip: Path, out: Path, ratio: float, encoder: str, warmup: 
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def compare_on(clip: Path, encoder: str) -> None:
+    """Only the whole-process comparison, on a given clip, at the ratio `vmatte convert` picks for it."""
+    import av
+
+    from vmatte.engine import auto_downsample_ratio
+
+    with av.open(str(clip)) as c:
+        s = c.streams.video[0]
+        w, h, rate = s.codec_context.width, s.codec_context.height, s.average_rate
+    ratio = auto_downsample_ratio(w, h)
+    print(f"clip: {clip.name}, {w}x{h} at {float(rate):.3f} fps, ratio {ratio:.3f}")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        convert_in_child(clip, tmp / "warm.mov", ratio, encoder, 0)  # caches the ONNX export first
+        base = serial_baseline(clip, ratio, encoder, tmp / "serial.mov")
+        r = convert_in_child(clip, tmp / "a.mov", ratio, encoder, 15)
+        print(f"  serial loop {base:.2f} fps; vmatte convert (default warm-up) {r['fps']:.2f} fps "
+              f"= {r['fps'] / base:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--width", type=int, default=1280)
     ap.add_argument("--height", type=int, default=720)
     ap.add_argument("--encoder", choices=("aw", "ks"), default="aw")
+    ap.add_argument("--clip", help="compare on this clip (e.g. one of ../shared/media) instead of the generated one")
     a = ap.parse_args()
     from samples.make_sample import write_clip
     from vmatte.engine import auto_downsample_ratio
 
-    ratio = auto_downsample_ratio(a.width, a.height)
     print(f"machine: {machine()}")
+    if a.clip:
+        compare_on(Path(a.clip), a.encoder)
+        return
+    ratio = auto_downsample_ratio(a.width, a.height)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         short, long = tmp / "short.mp4", tmp / "long.mp4"

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The device call's script (see gpu_prepare.sh): installs the carried wheels, runs the CUDA tests and
+# benchmarks/gpu.py, and leaves the JSON and logs in $OUT. Usage on the GPU machine: bash benchmarks/gpu_run.sh
+set -uo pipefail
+OUT="${OUT:-/tmp/vmatte-gpu}"
+mkdir -p "$OUT"
+python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+export VMATTE_HOME=.gpu-cache PYTHONPATH=.:/tmp/site
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; lscpu | grep -E "Model name|^CPU\(s\)"; } \
+  | tee "$OUT/machine.txt"
+timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_engine.py -k "cuda or round_trip" 2>&1 \
+  | tail -15 | tee "$OUT/pytest-cuda.log"
+python3 benchmarks/gpu.py --out "$OUT" --budget "${BUDGET:-330}" 2>&1 | tee "$OUT/gpu.log"
