@@ -141,7 +141,7 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
 
     def encode() -> None:
         nonlocal written
-        while (item := _get(encoded, stop)) is not _END:
+        while (item := _get(encoded, stop, composer)) is not _END:  # ends early if compose fails
             pts, arrays = item
             t0 = time.perf_counter()
             for out, arr in zip(outputs, arrays):
