@@ -176,6 +176,9 @@ def test_pixel_round_trip_is_exact(device):
         backs = [to_array(to_tensor(img + k, torch.device(device), torch.float32), bits) for k in range(3)]
         for k, back in enumerate(backs):
             assert back.dtype == dtype and np.array_equal(back, img + k)
+        planar = to_tensor(img, torch.device(device), torch.float32).contiguous()  # what the network returns
+        assert np.array_equal(to_array(planar, bits), img)
+        assert np.array_equal(to_array(planar[:, 1:2], bits), img[..., 1:2])  # one channel (a matte)
 
 
 def test_half_size_matting_keeps_full_size_detail(model):

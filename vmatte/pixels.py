@@ -54,7 +54,8 @@ def to_array(t: torch.Tensor, bits: int = 8) -> np.ndarray:
     # int16) carry the uint16 bit pattern; the host only reinterprets them.
     if bits == 8:
         return _download(q.to(torch.uint8))
-    return _download(q.to(torch.int32).view(torch.int16)[..., ::2]).view(np.uint16)
+    low = q.to(torch.int32).reshape(-1).view(torch.int16)[::2]
+    return _download(low.reshape(q.shape)).view(np.uint16)
 
 
 def _download(t: torch.Tensor) -> np.ndarray:
