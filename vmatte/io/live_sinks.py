@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import VmatteError
 from .frames import SourceInfo
-from .video_writer import VideoWriter, encoding_for
+from .video_writer import VideoWriter, encoding_for, packed_frame
 
 MODPROBE_HINT = ("no virtual camera device: on Linux load v4l2loopback "
                  "(sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=vmatte); "
@@ -73,7 +73,7 @@ class UdpSink:
         self.stream, self.time_base = s, time_base
 
     def send(self, image: np.ndarray, pts: int) -> None:
-        f = av.VideoFrame.from_ndarray(image[: self.stream.height, : self.stream.width], format="rgb24")
+        f = packed_frame(image[: self.stream.height, : self.stream.width], "rgb24")
         f.pts, f.time_base = pts, self.time_base
         for p in self.stream.encode(f):
             self.out.mux(p)

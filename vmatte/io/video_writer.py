@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -192,14 +193,39 @@ class VideoWriter:
         self.tmp.unlink(missing_ok=True)
 
 
+def packed_frame(image: np.ndarray, fmt: str) -> av.VideoFrame:
+    """An HxW or HxWxC array as a one-plane (packed) frame of pixel format `fmt`.
+
+    One numpy copy into the frame's own buffer, which runs without the GIL. PyAV's from_ndarray
+    copies twice while holding it (11.5 ms against 2.4 ms for 1080p 16-bit RGBA on the dev machine),
+    which starved every other thread of the pipeline while a pool of encoders was busy."""
+    h, w = image.shape[:2]
+    frame = av.VideoFrame(w, h, fmt)
+    plane = frame.planes[0]
+    row = image[0].nbytes
+    dst = np.frombuffer(plane, np.uint8).reshape(h, plane.line_size)[:, :row]
+    np.copyto(dst, np.ascontiguousarray(image).reshape(h, -1).view(np.uint8))
+    return frame
+
+
 def to_frame(image: np.ndarray, enc: Encoding, pts: int, time_base) -> av.VideoFrame:
     """An HxWxC array as the frame `enc`'s codec takes (BT.709 for YUV), stamped with `pts`."""
-    frame = av.VideoFrame.from_ndarray(image, format=INPUT_FORMAT[(enc.layout, enc.bits)])
+    frame = packed_frame(image, INPUT_FORMAT[(enc.layout, enc.bits)])
     if enc.pix_fmt.startswith("yuv"):
         frame = frame.reformat(format=enc.pix_fmt, dst_colorspace="itu709")
     frame.pts = pts
     frame.time_base = time_base
     return frame
+
+
+def _yield_cpu() -> None:
+    """Lower this thread's CPU priority a little (Linux only, where nice is per thread), so the pool
+    fills idle cores but decode and the network thread, which the whole pipeline waits on, go first."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, min(19, os.getpriority(os.PRIO_PROCESS, 0) + 5))
+        except OSError:
+            pass
 
 
 class _EncoderPool:
@@ -209,7 +235,7 @@ class _EncoderPool:
 
     def __init__(self, enc: Encoding, info: SourceInfo, workers: int) -> None:
         self.enc, self.info = enc, info
-        self.threads = ThreadPoolExecutor(workers, thread_name_prefix="vmatte-encode")
+        self.threads = ThreadPoolExecutor(workers, thread_name_prefix="vmatte-encode", initializer=_yield_cpu)
         self.local = threading.local()
         self.inflight: deque[Future] = deque()
         self.window = workers + 2
