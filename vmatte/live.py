@@ -35,8 +35,10 @@ from .weights import DEFAULT_MODEL, load_model, resolve_device
 
 @dataclass
 class LiveStats:
-    """frames_in captured, frames_out handed to the sink, frames_dropped, fps out; latency_ms from capture to
-    the hand-off to the sink, sink_ms the sink's own time per frame (its encode or copy), both in ms."""
+    """frames_in captured, frames_out handed to the sink, frames_dropped, fps out; latency_ms from capture
+    to the hand-off to the sink, sink_ms the sink's own time per frame (its encode or copy), both in ms.
+    stage_ms_p50 splits the latency: the wait in the buffer, the network step, compositing and download,
+    and the wait for the sink thread."""
 
     frames_in: int = 0
     frames_out: int = 0
@@ -44,6 +46,7 @@ class LiveStats:
     fps: float = 0.0
     latency_ms: dict[str, float] = field(default_factory=lambda: {"p50": 0.0, "p95": 0.0, "max": 0.0})
     sink_ms: dict[str, float] = field(default_factory=lambda: {"p50": 0.0, "p95": 0.0, "max": 0.0})
+    stage_ms_p50: dict[str, float] = field(default_factory=dict)
 
 
 class _Slot:
@@ -144,6 +147,8 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
     stats = LiveStats()
     latencies: list[float] = []
     sink_times: list[float] = []
+    stage_times: dict[str, list[float]] = {"buffer": [], "network": [], "compose": [], "handoff": []}
+    picked = 0.0
     last: np.ndarray | None = None
     handoff: queue.Queue = queue.Queue(maxsize=2)
 
@@ -151,9 +156,10 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
         """The sink's own thread, so encoding overlaps the next frame's network step."""
         nonlocal last
         while (item := handoff.get()) is not None:
-            out, pts, captured = item
+            out, pts, captured, queued = item
             t0 = time.perf_counter()
             latencies.append(t0 - captured)
+            stage_times["handoff"].append(t0 - queued)
             sink.send(out, pts)
             sink_times.append(time.perf_counter() - t0)
             stats.frames_out += 1
@@ -174,6 +180,7 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
             slot.put(None, stop)
 
     def frames():
+        nonlocal picked
         while not stop.is_set():
             item = slot.get(timeout=max(0.05, 2.0 / src.fps))
             if item is None:
@@ -182,6 +189,8 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
                 if isinstance(sink, VirtualCameraSink):
                     sink.send(last if last is not None else _placeholder(src.width, src.height), 0)
                 continue
+            picked = time.perf_counter()
+            stage_times["buffer"].append(picked - item.captured)
             yield item
 
     grabber = threading.Thread(target=capture, name="vmatte-capture", daemon=True)
@@ -193,6 +202,8 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
     try:
         with torch.inference_mode():
             for f, m, _ in shots.run(frames()):
+                t_net = time.perf_counter()
+                stage_times["network"].append(t_net - picked)
                 if edges:
                     m = edges.apply(m)
                 out = to_array(render(role, m, bg, f.index), 8)
@@ -200,7 +211,9 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
                     import cv2
 
                     out = cv2.resize(out, (src.width, src.height), interpolation=cv2.INTER_AREA)
-                if not offer(handoff, (out, f.pts, f.captured), stop, sender) or getattr(sink, "closed", False):
+                queued = time.perf_counter()
+                stage_times["compose"].append(queued - t_net)
+                if not offer(handoff, (out, f.pts, f.captured, queued), stop, sender) or getattr(sink, "closed", False):
                     break
                 now = time.perf_counter()
                 if not quiet and now >= next_status:
@@ -222,6 +235,7 @@ def _run(src, sink_spec, background, mirror, stats_json, max_frames, device, dow
     stats.fps = stats.frames_out / elapsed if elapsed > 0 else 0.0
     if latencies:
         stats.latency_ms, stats.sink_ms = _percentiles(latencies), _percentiles(sink_times)
+        stats.stage_ms_p50 = {k: round(float(np.median(v)) * 1000, 2) for k, v in stage_times.items() if v}
     if stats_json is not None:
         text = json.dumps(asdict(stats), indent=2) + "\n"
         write_atomically(Path(stats_json), lambda tmp: tmp.write_text(text))
