@@ -200,6 +200,44 @@ def end_to_end(dev, w, h, frames, frame) -> dict:
     return row
 
 
+def e2e_variants(dev, w, h, frames, frame) -> list[dict]:
+    """Where the end-to-end time goes on this host: decode alone, then convert with the encoder pool
+    at all cores and 4 fewer, with one encoder, and with a 1 ms GIL switch interval (default 5 ms)."""
+    import sys
+
+    import vmatte
+    import vmatte.io.video_writer as vw
+    from samples.make_sample import write_clip
+    from vmatte.io.video_source import VideoFileSource
+
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        clip = Path(d) / "in.mp4"
+        write_clip(clip, portrait_like(frame, w, h, frames), fps=Fraction(30), audio=False, timecode=None)
+        t0 = time.perf_counter()
+        n = sum(1 for _ in VideoFileSource(clip))
+        rows.append({"variant": "decode alone (VideoFileSource)", "fps": round(n / (time.perf_counter() - t0), 1)})
+        print(f"  {rows[-1]}")
+        cores = os.cpu_count() or 1
+        fewer = max(1, cores - 4)
+        for label, workers, switch in ((f"pool {cores}", cores, None), (f"pool {fewer}", fewer, None),
+                                       ("one encoder, FFmpeg frame threads", 0, None),
+                                       (f"pool {cores}, switch interval 1 ms", cores, 0.001)):
+            vw.ENCODE_WORKERS = workers
+            old = sys.getswitchinterval()
+            if switch:
+                sys.setswitchinterval(switch)
+            try:
+                s = vmatte.convert(clip, rgba=Path(d) / "out.mov", device=str(dev), progress=False)
+            finally:
+                sys.setswitchinterval(old)
+                vw.ENCODE_WORKERS = None
+            rows.append({"variant": label, "fps": round(s.fps, 1),
+                         "busy_ms_per_frame": {k: round(v / s.frames * 1000, 2) for k, v in vars(s.stages).items()}})
+            print(f"  {rows[-1]}")
+    return rows
+
+
 def portrait_like(frame, w, h, n) -> list[np.ndarray]:
 
     return portrait_frames(n, w, h) if frame.real else [frame(w, h)] * n
@@ -334,6 +372,8 @@ def main() -> None:
         return row
 
     section("end_to_end", "end to end", e2e, 40)
+    if only is not None and "e2e_variants" in only:
+        section("e2e_variants", "end to end, variants", lambda: e2e_variants(dev, w, h, 10 if dry else 300, frame))
     section("live", "live, real-time file source into a file sink",
             lambda: live_figures(dev, w, h, 1 if dry else 10, frame), 40)
     if not dry:
