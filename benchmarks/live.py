@@ -37,7 +37,8 @@ def main() -> None:
                          downsample_ratio=ratio, quiet=True)
                 lat = s.latency_ms
                 print(f"{size:10} {str(ratio):>6} {bg:>10} {s.fps:6.1f} {s.frames_in:5d} {s.frames_out:5d} "
-                      f"{s.frames_dropped:8d} {lat['p50']:7.0f} {lat['p95']:7.0f} {lat['max']:7.0f}")
+                      f"{s.frames_dropped:8d} {lat['p50']:7.0f} {lat['p95']:7.0f} {lat['max']:7.0f}   "
+                      f"stages p50 ms {s.stage_ms_p50}, sink p50 {s.sink_ms['p50']} ms")
 
 
 if __name__ == "__main__":
