@@ -5,6 +5,8 @@ set -uo pipefail
 OUT="${OUT:-/tmp/vmatte-gpu}"
 mkdir -p "$OUT"
 python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
+# The tree runs uninstalled: vmatte.registry is setuptools' name for models/, so link it in place.
+[ -e vmatte/registry ] || ln -s ../models vmatte/registry
 export VMATTE_HOME=.gpu-cache PYTHONPATH=.:/tmp/site
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; lscpu | grep -E "Model name|^CPU\(s\)"; } \
   | tee "$OUT/machine.txt"
