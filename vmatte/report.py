@@ -40,7 +40,7 @@ class QualityReport:
 
     def observe(self, f: Frame, m: Matte, new_shot: bool, background=None) -> None:
         grey = m.src.float().mean(1, keepdim=True)
-        pha = m.pha.to(torch.float32, copy=True)  # a CUDA-graph engine reuses its output buffer
+        pha = m.pha.float()
         if new_shot:
             self.cuts.append(f.index)
         if self._prev is None or new_shot:

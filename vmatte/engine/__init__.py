@@ -1,7 +1,8 @@
 """The engine: one stream's recurrent matting state around a backend.
 
 A backend is a *stepper*: `step(src) -> (fgr, pha)` for one [B,3,H,W] frame batch at a fixed size,
-carrying the recurrent state itself, plus `reset()`. Backends:
+carrying the recurrent state itself, plus `reset()`. The tensors it returns are the caller's: a later
+step never overwrites them (later pipeline stages read a matte while the next frame is matted). Backends:
 
 - torch: eager PyTorch, any device (`steppers.TorchStepper`);
 - cuda-graph: the recurrent step captured as a CUDA graph per (shape, ratio), state on the GPU

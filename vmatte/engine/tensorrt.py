@@ -92,7 +92,12 @@ class TrtStepper:
             for i, o in zip(INPUTS[1:], OUTPUTS[2:]):
                 b[i].copy_(b[o])
         torch.cuda.current_stream().wait_stream(self.stream)
-        return b["fgr"], b["pha"]
+        return b["fgr"].clone(), b["pha"].clone()  # the next step overwrites the buffers
+
+    @property
+    def state(self) -> list[torch.Tensor]:
+        """The recurrent state's device buffers (r1i..r4i), as BatchMatter resets them per stream."""
+        return [self.buffers[name] for name in INPUTS[1:]]
 
     def settle(self, src: torch.Tensor) -> None:
         self(src)  # the full engine: a second, states-only engine is not worth its build time
