@@ -145,18 +145,13 @@ class VideoWriter:
     def _setup_video(self, info: SourceInfo, fmt: str) -> None:
         enc = self.enc
         s = self.out.add_stream(enc.codec, rate=info.fps, options=dict(enc.options))
-        s.width, s.height, s.pix_fmt = info.width, info.height, enc.pix_fmt
+        _configure(s.codec_context, enc, info)
         s.time_base = info.time_base
-        s.codec_context.time_base = info.time_base
         s.thread_type = "AUTO"
         if self.pool:  # this context only describes the stream; the pool's encoders do the work
             s.thread_count = 1
         if enc.codec_tag:
             s.codec_tag = enc.codec_tag
-        if enc.layout != "gray" and enc.codec != "ffv1":
-            s.codec_context.colorspace = 1  # BT.709 matrix, tagged so editors read it back the same way
-            s.codec_context.color_primaries = 1
-            s.codec_context.color_trc = 1
         if info.timecode and fmt in ("mov", "mp4"):
             s.metadata["timecode"] = info.timecode
             self.out.metadata["timecode"] = info.timecode
@@ -200,6 +195,15 @@ class VideoWriter:
         except Exception:  # the container may be half set up; the file is deleted anyway
             pass
         self.tmp.unlink(missing_ok=True)
+
+
+def _configure(ctx: av.VideoCodecContext, enc: Encoding, info: SourceInfo) -> None:
+    """Size (pixels), pixel format, time base and colour tags of an encoder for `enc`: the stream's
+    own context and each pool encoder's are set up here alike."""
+    ctx.width, ctx.height, ctx.pix_fmt = info.width, info.height, enc.pix_fmt
+    ctx.time_base = info.time_base
+    if enc.layout != "gray" and enc.codec != "ffv1":
+        ctx.colorspace = ctx.color_primaries = ctx.color_trc = 1  # BT.709, so editors read it back alike
 
 
 def packed_frame(image: np.ndarray, fmt: str) -> av.VideoFrame:
@@ -252,13 +256,11 @@ class _EncoderPool:
     def _encoder(self) -> av.VideoCodecContext:
         ctx = getattr(self.local, "ctx", None)
         if ctx is None:
-            enc, info = self.enc, self.info
+            enc = self.enc
             ctx = av.CodecContext.create(enc.codec, "w")
-            ctx.width, ctx.height, ctx.pix_fmt = info.width, info.height, enc.pix_fmt
-            ctx.time_base = info.time_base
+            _configure(ctx, enc, self.info)
             ctx.options = dict(enc.options)
             ctx.thread_count = 1
-            ctx.colorspace = ctx.color_primaries = ctx.color_trc = 1  # BT.709, as the stream is tagged
             ctx.open()
             self.local.ctx = ctx
         return ctx
