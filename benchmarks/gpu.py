@@ -46,28 +46,33 @@ def time_it(fn, n: int, dev: torch.device) -> float:
     return (time.perf_counter() - t0) / n
 
 
+def step_timings(step, img: np.ndarray, dev, dtype, n: int) -> tuple[float, float]:
+    """Seconds per call of `step`: the network alone (frame already on the device), and with the
+    transfers (uint8 pixels in from host memory, uint8 RGBA back in host memory)."""
+    from vmatte.pixels import to_array, to_tensor
+
+    src = to_tensor(img, dev, dtype)
+    t_net = time_it(lambda: step(src), n, dev)
+
+    def whole():
+        fgr, pha = step(to_tensor(img, dev, dtype))
+        to_array(torch.cat([fgr, pha], 1), 8)
+
+    return t_net, time_it(whole, n, dev)
+
+
 def network_figures(dev, sizes, n, dtypes, backends, frame) -> list[dict]:
     import vmatte
     from vmatte.engine import make_stepper
-    from vmatte.pixels import to_array, to_tensor
 
     rows = []
     for dtype in dtypes:
         net = vmatte.load_model(device=str(dev), dtype=dtype)
         for name, w, h, ratio in sizes:
             img = np.ascontiguousarray(frame(w, h))
-            host = torch.from_numpy(img).pin_memory() if dev.type == "cuda" else torch.from_numpy(img)
-            src = to_tensor(img, dev, dtype)
             for backend in backends:
-                step = make_stepper(net, ratio, tuple(src.shape), backend)
-                t_net = time_it(lambda step=step, src=src: step(src), n, dev)
-
-                def whole(step=step, host=host, dtype=dtype):  # uint8 pixels in, uint8 RGBA out, on the host
-                    s = to_tensor(host.numpy(), dev, dtype)
-                    fgr, pha = step(s)
-                    to_array(torch.cat([fgr, pha], 1), 8)
-
-                t_all = time_it(whole, n, dev)
+                step = make_stepper(net, ratio, (1, 3, h, w), backend)
+                t_net, t_all = step_timings(step, img, dev, dtype, n)
                 row = {"size": name, "ratio": ratio, "dtype": str(dtype).split(".")[-1], "backend": backend,
                        "network_ms": round(t_net * 1000, 3), "with_transfers_ms": round(t_all * 1000, 3),
                        "fps_with_transfers": round(1 / t_all, 1)}
@@ -271,7 +276,6 @@ def compile_figure(dev, dtype, n, frame) -> dict:
     and its alpha against the plain CUDA graph, both stepped in lockstep from a reset."""
     import vmatte
     from vmatte.engine import Matter, make_stepper
-    from vmatte.pixels import to_array, to_tensor
 
     img = frame(1920, 1080)
     net = vmatte.load_model(device=str(dev), dtype=dtype)
@@ -282,16 +286,8 @@ def compile_figure(dev, dtype, n, frame) -> dict:
     ref.reset()
     comp.reset()
     d = max(float((ref(img).pha - comp(img).pha).abs().max()) for _ in range(5))
-    src = to_tensor(img, dev, dtype)
-    step = make_stepper(net, 0.25, tuple(src.shape), "torch-compile")
-    t_net = time_it(lambda: step(src), n, dev)
-
-    def whole():
-        s = to_tensor(img, dev, dtype)
-        fgr, pha = step(s)
-        to_array(torch.cat([fgr, pha], 1), 8)
-
-    t_all = time_it(whole, n, dev)
+    step = make_stepper(net, 0.25, (1, 3, 1080, 1920), "torch-compile")
+    t_net, t_all = step_timings(step, img, dev, dtype, n)
     row = {"size": "1080p", "compile_s": round(first, 1), "network_ms": round(t_net * 1000, 3),
            "with_transfers_ms": round(t_all * 1000, 3), "max_abs_alpha_vs_graph": round(d, 6)}
     print(f"  torch-compile 1080p: compiling {row['compile_s']} s, then network {row['network_ms']} ms, "
