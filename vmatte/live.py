@@ -304,7 +304,7 @@ def _placeholder(width: int, height: int) -> np.ndarray:
 
 
 def _status(stats: LiveStats, slot: _Slot, latencies: list[float], elapsed: float) -> None:
-    recent = np.array(latencies[-100:]) * 1000 if latencies else np.zeros(1)
+    recent = _percentiles(latencies[-100:] or [0.0])
     print(f"vmatte live: {stats.frames_out} frames, {stats.frames_out / max(elapsed, 1e-9):.1f} fps, "
-          f"{slot.dropped} dropped, latency p50 {np.percentile(recent, 50):.0f} ms "
-          f"p95 {np.percentile(recent, 95):.0f} ms", file=sys.stderr)
+          f"{slot.dropped} dropped, latency p50 {recent['p50']:.0f} ms "
+          f"p95 {recent['p95']:.0f} ms", file=sys.stderr)
