@@ -210,7 +210,8 @@ def packed_frame(image: np.ndarray, fmt: str) -> av.VideoFrame:
     """An HxW or HxWxC array as a one-plane (packed) frame of pixel format `fmt`.
 
     One numpy copy into the frame's own buffer, which runs without the GIL. PyAV's from_ndarray
-    copies twice while holding it (11.5 ms against 2.4 ms for 1080p 16-bit RGBA on the dev machine),
+    copies twice while holding it (1080p 16-bit RGBA on the 2-core dev machine: 5-11.5 ms against
+    1.0-2.4 ms, and a Python thread beside it runs at 0.43 against 0.98; benchmarks/frame_copy.py),
     which starved every other thread of the pipeline while a pool of encoders was busy."""
     h, w = image.shape[:2]
     frame = av.VideoFrame(w, h, fmt)
