@@ -184,7 +184,7 @@ def test_ten_bit_source_and_odd_size(tmp_path, model):
                pix_fmt="yuv444p10le", audio=False, timecode=None)
     with vc.open_source(src) as s:
         assert s.info.bit_depth == 10 and (s.info.width, s.info.height) == (161, 121)
-        first = next(iter(s)).image
+        first = next(s.frames()).image
         assert first.dtype == np.uint16
     out, comp = tmp_path / "o.mov", tmp_path / "c.mp4"
     convert(src, rgba=out, composite=comp)
@@ -233,7 +233,7 @@ def test_rotation_metadata_is_applied(tmp_path, model):
         assert next(c.decode(video=0)).rotation == -90  # FFmpeg sees it: shown 90 degrees clockwise
     with vc.open_source(turned) as s:
         assert (s.info.width, s.info.height) == (120, 160)
-        upright = next(iter(s)).image
+        upright = next(s.frames()).image
     with av.open(str(plain)) as c:
         raw = next(c.decode(video=0)).to_ndarray(format="rgb24")
     assert np.array_equal(upright, np.rot90(raw, -1))  # clockwise, as players show it
@@ -266,10 +266,10 @@ def test_one_clip_into_a_new_folder(source, tmp_path):
 def test_prores_pool_matches_single_encoder(tmp_path, encoder):
     """ProRes frames encoded on a pool of threads come out in order and byte-identical to one
     encoder's, with the source's timestamps (the pool only changes where frames are encoded)."""
-    from pathlib import Path
 
+    from vmatte.io.encoding import prores_4444
     from vmatte.io.frames import SourceInfo
-    from vmatte.io.video_writer import VideoWriter, prores_4444
+    from vmatte.io.video_writer import VideoWriter
 
     rng = np.random.default_rng(3)
     frames = []
@@ -278,7 +278,7 @@ def test_prores_pool_matches_single_encoder(tmp_path, encoder):
         img[..., :3] = (rng.random((12, 16, 3)) * 65535).astype(np.uint16).repeat(8, 0).repeat(8, 1)
         img[..., 3] = np.linspace(0, 65535, 128, dtype=np.uint16)[None] if i % 2 else 65535 - i * 3000
         frames.append(img)
-    info = SourceInfo(Path("x"), 128, 96, Fraction(30000, 1001), Fraction(1, 30000))
+    info = SourceInfo("x", 128, 96, Fraction(30000, 1001), Fraction(1, 30000))
     packets = {}
     for workers in (0, 4):
         out = tmp_path / f"w{workers}.mov"

@@ -8,13 +8,13 @@ import torch
 
 from conftest import person_frames
 from vmatte.engine import Matter, pick_backend
-from vmatte.engine.onnx_export import INPUTS, OUTPUTS, OrtStepper, export_onnx
+from vmatte.engine.onnx_export import INPUTS, OUTPUTS, OrtStepper, export_onnx, states_only_graph
 from vmatte.errors import VmatteError
 
 
 @pytest.mark.parametrize("shape,ratio", [((1, 3, 192, 256), 0.375), ((1, 3, 181, 243), 0.5), ((1, 3, 144, 256), 1.0)])
 def test_static_export_matches_torch_in_onnxruntime(model, shape, ratio, tmp_path):
-    path = export_onnx(model, ratio, shape, tmp_path / "e.onnx")
+    path = export_onnx(model.network, ratio, shape, tmp_path / "e.onnx")
     g = onnx.load(str(path)).graph
     assert [i.name for i in g.input] == INPUTS and [o.name for o in g.output] == OUTPUTS
     for i in g.input:  # every dimension static, no downsample_ratio input: what TensorRT needs
@@ -29,7 +29,7 @@ def test_static_export_matches_torch_in_onnxruntime(model, shape, ratio, tmp_pat
     for f in frames:
         src = torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255
         with torch.no_grad():
-            fgr, pha, *state = model(src, *state, downsample_ratio=ratio)
+            fgr, pha, *state = model.network(src, *state, downsample_ratio=ratio)
         ofgr, opha, *rec = session.run(OUTPUTS, dict(zip(INPUTS, [src.numpy(), *rec])))
         worst = max(worst, float(np.abs(pha.numpy() - opha).max()), float(np.abs(fgr.numpy() - ofgr).max()))
     assert worst <= 1e-4
@@ -40,7 +40,7 @@ def test_ort_stepper_runs_our_export_for_other_weights(model, tmp_path):
     import vmatte
 
     p = tmp_path / "w.pth"
-    torch.save(model.state_dict(), p)
+    torch.save(model.network.state_dict(), p)
     other = vmatte.load_model(weights=p, device="cpu")
     assert other.source_onnx is None and model.source_onnx is not None
     a, b = OrtStepper(other, 0.5, (1, 3, 96, 128)), OrtStepper(model, 0.5, (1, 3, 96, 128))
@@ -73,10 +73,10 @@ def test_backend_choice_on_cpu():
 
 
 def test_cli_offers_every_engine_backend():
-    from vmatte import cli
+    from vmatte import options
     from vmatte.engine import BACKENDS
 
-    assert cli.BACKENDS == BACKENDS
+    assert options.BACKENDS == BACKENDS
 
 
 def test_torch_compile_backend_matches_eager(model):
@@ -109,8 +109,8 @@ def test_cuda_graph_matches_eager_and_fp16_is_close(model):
     import vmatte
     from samples.make_sample import camera_move, portrait_photo
 
-    gpu32 = vmatte.load_model(device="cuda", dtype=torch.float32)
-    gpu16 = vmatte.load_model(device="cuda", dtype=torch.float16)
+    gpu32 = vmatte.load_model(device="cuda", precision="fp32")
+    gpu16 = vmatte.load_model(device="cuda", precision="fp16")
     eager, graph = Matter(gpu32, 0.25, "torch"), Matter(gpu32, 0.25, "cuda-graph")
     graph.prepare(640, 360)
     frames = person_frames(8, 640, 360)
@@ -140,8 +140,8 @@ def test_settle_advances_state_like_a_full_step(model, backend):
 
 
 def test_states_only_export_is_the_pruned_graph(model, tmp_path):
-    full = export_onnx(model, 0.5, (1, 3, 96, 128), tmp_path / "full.onnx")
-    part = export_onnx(model, 0.5, (1, 3, 96, 128), tmp_path / "state.onnx", states_only=True)
+    full = export_onnx(model.network, 0.5, (1, 3, 96, 128), tmp_path / "full.onnx")
+    part = states_only_graph(full)
     g_full, g_part = onnx.load(str(full)).graph, onnx.load(str(part)).graph
     assert [o.name for o in g_part.output] == OUTPUTS[2:]
     assert len(g_part.node) < len(g_full.node)

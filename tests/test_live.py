@@ -50,10 +50,11 @@ class Recorder:
 
 
 @pytest.fixture
-def recorder():
+def recorder(monkeypatch):
     import pyvirtualcam
 
     pyvirtualcam.register_backend("vmatte-test", Recorder)
+    monkeypatch.setattr("vmatte.io.sinks.VIRTUAL_CAMERA_BACKEND", "vmatte-test")
     return Recorder
 
 
@@ -140,8 +141,7 @@ def test_udp_stream_on_loopback(clip):
 
 
 def test_virtual_camera_boundary(clip, recorder):
-    s = live(str(clip), "virtual", background="blur:5", downsample_ratio=0.5, device="cpu", quiet=True,
-             vcam_backend="vmatte-test")
+    s = live(str(clip), "virtual", background="blur:5", downsample_ratio=0.5, device="cpu", quiet=True)
     assert recorder.opened["width"] == 160 and recorder.opened["height"] == 120 and recorder.opened["closed"]
     assert len(recorder.frames) == s.frames_out == 24
     assert recorder.frames[0].size == 160 * 120 * 3  # RGB, as asked for
@@ -195,8 +195,8 @@ class FlakyCamera:
 def test_camera_loss_is_retried_and_virtual_camera_kept_fed(recorder, monkeypatch):
     script = [True] * 5 + [False] + [True] * 5
     FlakyCamera.opens = 0
-    s = live("0", "virtual", background="green", downsample_ratio=0.5, device="cpu", quiet=True,
-             vcam_backend="vmatte-test", camera_opener=lambda dev: FlakyCamera(dev, script))
+    monkeypatch.setattr("vmatte.io.camera.open_capture", lambda dev: FlakyCamera(dev, script))
+    s = live("0", "virtual", background="green", downsample_ratio=0.5, device="cpu", quiet=True)
     assert FlakyCamera.opens == 2  # reopened after the loss
     assert s.frames_in == 10
     assert s.frames_out + s.frames_dropped == 10

@@ -18,7 +18,7 @@ def run_ours(model, frames, ratio):
     with torch.no_grad():
         for f in frames:
             src = torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255
-            fgr, pha, *state = model(src, *state, downsample_ratio=ratio)
+            fgr, pha, *state = model.network(src, *state, downsample_ratio=ratio)
             out.append((fgr.numpy(), pha.numpy()))
     return out
 
@@ -57,7 +57,7 @@ def test_time_series_equals_frame_by_frame(model):
     frames = person_frames(6, 160, 128)
     x = torch.stack([torch.from_numpy(f).permute(2, 0, 1).float() / 255 for f in frames])[None]  # [1,T,3,H,W]
     with torch.no_grad():
-        fgr_t, pha_t, *state_t = model(x, downsample_ratio=0.5)
+        fgr_t, pha_t, *state_t = model.network(x, downsample_ratio=0.5)
     single = run_ours(model, frames, 0.5)
     assert fgr_t.shape == (1, 6, 3, 128, 160) and pha_t.shape == (1, 6, 1, 128, 160)
     for i, (fgr, pha) in enumerate(single):
@@ -77,11 +77,11 @@ def test_pth_round_trip_loads_with_weights_only(model, tmp_path):
     import vmatte
 
     p = tmp_path / "rvm.pth"
-    torch.save(model.state_dict(), p)
+    torch.save(model.network.state_dict(), p)
     loaded = vmatte.load_model(weights=p, device="cpu")
     x = torch.rand(1, 3, 96, 128)
     with torch.no_grad():
-        a, b = model(x, downsample_ratio=0.5)[1], loaded(x, downsample_ratio=0.5)[1]
+        a, b = model.network(x, downsample_ratio=0.5)[1], loaded.network(x, downsample_ratio=0.5)[1]
     assert torch.equal(a, b)
 
 
@@ -107,7 +107,7 @@ def test_resnet50_layout_matches_official_names():
 
 
 def test_mobilenet_layout_matches_official_names(model):
-    sd = model.state_dict()
+    sd = model.network.state_dict()
     assert sd["backbone.features.4.block.2.fc1.weight"].shape == (24, 72, 1, 1)
     assert sd["backbone.features.16.0.weight"].shape == (960, 160, 1, 1)
     assert sd["refiner.box_filter.weight"].shape == (4, 1, 3, 3)

@@ -86,7 +86,7 @@ def settled_reference(model, shot: list[np.ndarray], ratio: float, warm: int) ->
         nonlocal state
         src = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
         with torch.no_grad():
-            _, pha, *state = model(src, *state, downsample_ratio=ratio)
+            _, pha, *state = model.network(src, *state, downsample_ratio=ratio)
         return pha[0, 0].numpy()
 
     for img in shot[:warm]:

@@ -49,7 +49,7 @@ def test_corrupt_cache_is_detected_and_rebuilt(home, model):
     assert weights._cache_ok(st)
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
-        assert torch.equal(m(x, downsample_ratio=0.5)[1], model(x, downsample_ratio=0.5)[1])
+        assert torch.equal(m.network(x, downsample_ratio=0.5)[1], model.network(x, downsample_ratio=0.5)[1])
 
 
 def test_wrong_hash_export_is_refused_offline(home, monkeypatch):
@@ -106,14 +106,14 @@ def test_safetensors_and_onnx_files_load(tmp_path, model):
     from safetensors.torch import save_file
 
     p = tmp_path / "w.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(p))
+    save_file({k: v.contiguous() for k, v in model.network.state_dict().items()}, str(p))
     a = vmatte.load_model(weights=p, device="cpu")
     b = vmatte.load_model(weights=weights.reference_onnx(), device="cpu")
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
-        ref = model(x, downsample_ratio=0.5)[1]
-        assert torch.equal(a(x, downsample_ratio=0.5)[1], ref)
-        assert torch.equal(b(x, downsample_ratio=0.5)[1], ref)
+        ref = model.network(x, downsample_ratio=0.5)[1]
+        assert torch.equal(a.network(x, downsample_ratio=0.5)[1], ref)
+        assert torch.equal(b.network(x, downsample_ratio=0.5)[1], ref)
 
 
 def test_resnet50_cannot_be_fetched():

@@ -15,15 +15,7 @@ import torch
 from torch.nn import functional as F
 
 from .engine import Matte
-from .errors import VmatteError
-
-ROLES = ("rgba", "matte", "composite", "foreground")
-LAYOUT = {"rgba": "rgba", "matte": "gray", "composite": "rgb", "foreground": "rgb"}
-
-COLOURS = {
-    "black": (0, 0, 0), "white": (255, 255, 255), "green": (0, 177, 64), "blue": (0, 71, 187),
-    "red": (255, 0, 0), "gray": (128, 128, 128), "grey": (128, 128, 128), "magenta": (255, 0, 255),
-}
+from .options import COLOURS
 
 
 class Background(Protocol):
@@ -146,7 +138,7 @@ class VideoBackground:
 
         while True:
             with VideoFileSource(self.path) as src:
-                yield from src
+                yield from src.frames()
 
     def render(self, m: Matte, index: int) -> torch.Tensor:
         from .pixels import to_tensor
@@ -157,34 +149,26 @@ class VideoBackground:
 
 
 def parse_background(spec: str, fit: str = "fill") -> Background:
-    """'blur[:sigma]', a colour name or #rrggbb, an image file, or a video file (looped).
-
-    fit: 'fill' scales an image or video to cover the frame (cropping), 'fit' to fit inside it (bars).
-    """
-    if fit not in ("fill", "fit"):
-        raise VmatteError(f"background fit must be fill or fit, not {fit!r}")
+    """A checked spec (options.background): 'blur[:sigma]', a colour name or #rrggbb, an image file, or a
+    video file (looped). fit: 'fill' scales an image or video to cover the frame (cropping), 'fit' to fit
+    inside it (bars)."""
     s = spec.strip()
     if s == "blur" or s.startswith("blur:"):
-        try:
-            sigma = float(s[5:]) if ":" in s else 20.0
-        except ValueError:
-            raise VmatteError(f"background {spec!r}: blur strength must be a number, e.g. blur:20") from None
-        return BlurBackground(sigma)
+        return BlurBackground(float(s[5:]) if ":" in s else 20.0)
+    if s.lower() in COLOURS:
+        return ColourBackground(COLOURS[s.lower()])
     if re.fullmatch(r"#?[0-9a-fA-F]{6}", s) and not Path(s).exists():
         h = s.lstrip("#")
         return ColourBackground((int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)))
-    if s.lower() in COLOURS:
-        return ColourBackground(COLOURS[s.lower()])
-    p = Path(s)
-    if not p.exists():
-        raise VmatteError(f"background {spec!r} is not a colour, blur[:sigma] or an existing file")
     from .io.images import IMAGE_EXTS
 
+    p = Path(s)
     return ImageBackground(p, fit) if p.suffix.lower() in IMAGE_EXTS else VideoBackground(p, fit)
 
 
 def render(role: str, m: Matte, background: Background | None, index: int) -> torch.Tensor:
-    """The tensor an output role is made of: rgba [1,4], matte [1,1], composite/foreground [1,3]."""
+    """The tensor an output role is made of: rgba [1,4], matte [1,1], composite/foreground [1,3]
+    (a composite needs a background)."""
     if role == "rgba":
         return torch.cat([m.fgr, m.pha], 1)
     if role == "matte":
@@ -192,8 +176,7 @@ def render(role: str, m: Matte, background: Background | None, index: int) -> to
     if role == "foreground":
         return m.fgr
     if role == "composite":
-        bg = background.render(m, index) if background is not None else ColourBackground((0, 0, 0)).render(m, index)
-        return m.fgr * m.pha + bg * (1 - m.pha)
+        return m.fgr * m.pha + background.render(m, index) * (1 - m.pha)
     raise ValueError(f"unknown role {role!r}")
 
 

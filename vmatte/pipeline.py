@@ -11,28 +11,16 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
 
-import numpy as np
 import torch
 
 from .compose import Background, EdgeControls, render
 from .io.frames import Frame
+from .io.sinks import Sink
 from .pixels import to_array
 from .shots import ShotMatter
-
-_END = object()
-
-
-class Sink(Protocol):
-    """Where frames go. `layout` ('rgba', 'rgb', 'gray') and `bits` (8/16) say what write() takes."""
-
-    layout: str
-    bits: int
-
-    def write(self, image: np.ndarray, pts: int) -> None: ...
-    def close(self) -> None: ...
-    def abort(self) -> None: ...
+from .stats import StageTimes
+from .threads import END, Worker, offer, take
 
 
 @dataclass
@@ -44,16 +32,6 @@ class Output:
 
 
 @dataclass
-class StageTimes:
-    """Seconds spent in each stage's own work (they overlap in wall time)."""
-
-    decode: float = 0.0
-    network: float = 0.0
-    compose: float = 0.0
-    encode: float = 0.0
-
-
-@dataclass
 class Summary:
     """What a run did: frames, wall seconds, frames per second, and per-stage busy seconds."""
 
@@ -62,40 +40,6 @@ class Summary:
     fps: float
     stages: StageTimes = field(default_factory=StageTimes)
     cuts: list[int] = field(default_factory=list)  # frame indices where a new shot starts
-
-
-class Worker(threading.Thread):
-    def __init__(self, target, name: str) -> None:
-        super().__init__(name=name, daemon=True)
-        self._target_fn = target
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            self._target_fn()
-        except BaseException as e:  # handed to the main thread, which re-raises it
-            self.error = e
-
-
-def offer(q: queue.Queue, item: object, stop: threading.Event, consumer: Worker | None = None) -> bool:
-    """Put `item` on a bounded queue, waiting while it is full; False if `stop` is set or the
-    `consumer` thread has died first (then nothing would ever take it)."""
-    while not stop.is_set() and (consumer is None or consumer.is_alive()):
-        try:
-            q.put(item, timeout=0.1)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def _get(q: queue.Queue, stop: threading.Event, other: Worker | None = None) -> object:
-    while True:
-        try:
-            return q.get(timeout=0.1)
-        except queue.Empty:
-            if stop.is_set() or (other is not None and not other.is_alive() and q.empty()):
-                return _END
 
 
 def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], background: Background | None = None,
@@ -119,14 +63,14 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
         it: Iterator[Frame] = iter(frames)
         while True:
             t0 = time.perf_counter()
-            f = next(it, _END)
+            f = next(it, END)
             times.decode += time.perf_counter() - t0
-            if not offer(decoded, f, stop) or f is _END:
+            if not offer(decoded, f, stop) or f is END:
                 return
 
     def compose() -> None:
         with torch.inference_mode():
-            while (item := _get(matted, stop)) is not _END:
+            while (item := take(matted, stop)) is not END:
                 f, m, new_shot = item
                 t0 = time.perf_counter()
                 if edges:
@@ -137,11 +81,11 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
                 times.compose += time.perf_counter() - t0
                 if not offer(encoded, (f.pts, arrays), stop, encoder):
                     return
-        offer(encoded, _END, stop, encoder)
+        offer(encoded, END, stop, encoder)
 
     def encode() -> None:
         nonlocal written
-        while (item := _get(encoded, stop, composer)) is not _END:  # ends early if compose fails
+        while (item := take(encoded, stop, composer)) is not END:  # ends early if compose fails
             pts, arrays = item
             t0 = time.perf_counter()
             for out, arr in zip(outputs, arrays):
@@ -158,7 +102,7 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
         w.start()
 
     def queued() -> Iterator[Frame]:
-        while (f := _get(decoded, stop, decoder)) is not _END:
+        while (f := take(decoded, stop, decoder)) is not END:
             yield f
 
     try:
@@ -169,7 +113,7 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
             times.network += time.perf_counter() - t0  # includes any wait for the decoder
             if item is None or not offer(matted, item, stop, composer):
                 break
-        offer(matted, _END, stop, composer)
+        offer(matted, END, stop, composer)
         composer.join()
         encoder.join()
     except BaseException:

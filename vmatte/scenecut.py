@@ -45,10 +45,6 @@ class CutDetector:
         self.prev: tuple[np.ndarray, np.ndarray] | None = None
         self.recent: deque[float] = deque(maxlen=history)
 
-    def reset(self) -> None:
-        self.prev = None
-        self.recent.clear()
-
     def __call__(self, image: np.ndarray) -> bool:
         sig = signature(image)
         prev, self.prev = self.prev, sig

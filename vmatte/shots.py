@@ -18,11 +18,12 @@ from .scenecut import CutDetector
 class ShotMatter:
     """Wraps a Matter; `run(frames)` yields (frame, matte, starts_new_shot) for every frame, in order."""
 
-    def __init__(self, matter: Matter, warmup: int = 15, scene_cuts: bool = True, lookahead: bool = True) -> None:
+    def __init__(self, matter: Matter, warmup: int = 15, scene_cuts: bool = True) -> None:
+        """warmup: frames each shot is settled on first (0 for live, which cannot look ahead)."""
         if warmup < 0:
             raise ValueError("warmup must be >= 0 frames")
         self.matter = matter
-        self.warmup = warmup if lookahead else 0
+        self.warmup = warmup
         self.detector = CutDetector() if scene_cuts else None
         self.cuts: list[int] = []  # frame indices where a new shot was detected
 

@@ -27,6 +27,15 @@ DEFAULT_MODEL = "rvm-mobilenetv3"
 
 
 @dataclass(frozen=True)
+class LoadedModel:
+    """The network in eval mode, and the RVM ONNX export of exactly these weights when there is one
+    (the CPU backend runs that verified export as it is)."""
+
+    network: MattingNetwork
+    source_onnx: Path | None = None
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     """One registry row."""
 
@@ -185,16 +194,27 @@ def resolve_device(device: str = "auto") -> torch.device:
     try:
         return torch.device(device)
     except RuntimeError:
-        raise VmatteError(f"unknown device {device!r}; use auto, cpu or cuda") from None
+        raise VmatteError(f"--device: unknown device {device!r}; use auto, cpu or cuda") from None
+
+
+def precision_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """'auto' -> fp16 on CUDA, fp32 on CPU; fp16 needs CUDA."""
+    if precision == "fp16" and device.type != "cuda":
+        raise VmatteError("--precision fp16 needs a CUDA device; use fp32 on CPU")
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    return torch.float16 if precision == "fp16" else torch.float32
 
 
 def load_model(name: str = DEFAULT_MODEL, weights: str | os.PathLike | None = None, device: str = "auto",
-               dtype: torch.dtype | None = None) -> MattingNetwork:
-    """The matting network in eval mode, with weights from `weights` or the registry.
+               precision: str = "auto") -> LoadedModel:
+    """The matting network in eval mode on `device`, with weights from `weights` or the registry.
 
-    dtype None means float16 on CUDA and float32 on CPU.
+    precision: auto (fp16 on CUDA, fp32 on CPU), fp32 or fp16.
     """
-    source_onnx = None  # an RVM export of exactly these weights, which the CPU backend can run as it is
+    dev = resolve_device(device)
+    dtype = precision_dtype(precision, dev)
+    source_onnx = None
     if weights is not None:
         sd = read_state_dict(Path(weights), entry(name).variant if name in registry() else None)
         variant = variant_of(sd)
@@ -215,9 +235,6 @@ def load_model(name: str = DEFAULT_MODEL, weights: str | os.PathLike | None = No
     if missing or unexpected:
         what = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
         raise VmatteError(f"weights do not fit the {variant} network ({what}); pass RVM weights")
-    dev = resolve_device(device)
-    if dtype is None:
-        dtype = torch.float16 if dev.type == "cuda" else torch.float32
-    model.source_onnx = source_onnx
     # channels_last: the input arrives as HWC pixels, and the convolutions run ~15% faster on CPU.
-    return model.to(dev, dtype, memory_format=torch.channels_last).eval()
+    network = model.to(dev, dtype, memory_format=torch.channels_last).eval()
+    return LoadedModel(network, source_onnx)

@@ -1,8 +1,7 @@
 """The engine: one stream's recurrent matting state around a backend.
 
-A backend is a *stepper*: `step(src) -> (fgr, pha)` for one [B,3,H,W] frame batch at a fixed size,
-carrying the recurrent state itself, plus `reset()`. The tensors it returns are the caller's: a later
-step never overwrites them (later pipeline stages read a matte while the next frame is matted). Backends:
+A backend is a *stepper* (`protocol.Stepper`): one recurrent step for a [B,3,H,W] frame batch at a
+fixed size, carrying the state itself, with `settle` and a per-stream `reset`. Backends:
 
 - torch: eager PyTorch, any device (`steppers.TorchStepper`);
 - cuda-graph: the recurrent step captured as a CUDA graph per (shape, ratio), state on the GPU
@@ -23,12 +22,13 @@ import torch
 from torch.nn import functional as F
 
 from ..errors import VmatteError
-from ..model import MattingNetwork
 from ..pixels import to_tensor
+from ..weights import LoadedModel
+from .protocol import Stepper
 
 # RVM's guidance: an internal short side of ~270 px for portraits, ~432 px for full body.
 SUBJECT_SHORT_SIDE = {"portrait": 270, "full-body": 432}
-BACKENDS = ("auto", "torch", "cuda-graph", "onnxruntime", "tensorrt", "torch-compile")
+BACKENDS = ("auto", "torch", "cuda-graph", "onnxruntime", "tensorrt", "torch-compile")  # options.BACKENDS too
 
 
 def auto_downsample_ratio(width: int, height: int, subject: str = "portrait") -> float:
@@ -36,6 +36,11 @@ def auto_downsample_ratio(width: int, height: int, subject: str = "portrait") ->
     if subject not in SUBJECT_SHORT_SIDE:
         raise ValueError(f"subject must be one of {sorted(SUBJECT_SHORT_SIDE)}")
     return min(1.0, SUBJECT_SHORT_SIDE[subject] / min(width, height))
+
+
+def resolve_ratio(downsample_ratio: str | float, width: int, height: int, subject: str = "portrait") -> float:
+    """A checked ratio as it is, or 'auto' as RVM's guidance for frames of width x height pixels."""
+    return auto_downsample_ratio(width, height, subject) if downsample_ratio == "auto" else float(downsample_ratio)
 
 
 def pick_backend(backend: str, device: torch.device) -> str:
@@ -57,17 +62,17 @@ def pick_backend(backend: str, device: torch.device) -> str:
     return "onnxruntime"
 
 
-def make_stepper(model: MattingNetwork, ratio: float, shape: tuple[int, ...], backend: str):
+def make_stepper(model: LoadedModel, ratio: float, shape: tuple[int, ...], backend: str) -> Stepper:
     """A stepper for frames of `shape` ([B,3,H,W]) at downsample `ratio`."""
     from . import steppers
 
     if backend == "torch":
-        return steppers.TorchStepper(model, ratio)
+        return steppers.TorchStepper(model.network, ratio)
     if backend == "cuda-graph":
-        return steppers.CudaGraphStepper(model, ratio, shape)
+        return steppers.CudaGraphStepper(model.network, ratio, shape)
     if backend == "torch-compile":
-        net = steppers.compiled(model)
-        on_gpu = next(model.parameters()).device.type == "cuda"
+        net = steppers.compiled(model.network)
+        on_gpu = next(model.network.parameters()).device.type == "cuda"
         return steppers.CudaGraphStepper(net, ratio, shape) if on_gpu else steppers.TorchStepper(net, ratio)
     if backend == "onnxruntime":
         from .onnx_export import OrtStepper
@@ -76,7 +81,7 @@ def make_stepper(model: MattingNetwork, ratio: float, shape: tuple[int, ...], ba
     if backend == "tensorrt":
         from .tensorrt import TrtStepper
 
-        return TrtStepper(model, ratio, shape)
+        return TrtStepper(model.network, ratio, shape)
     raise VmatteError(f"unknown backend {backend!r}")
 
 
@@ -98,22 +103,22 @@ class Matter:
     matte's edge is softer. A live source uses it only when nothing else keeps up.
     """
 
-    def __init__(self, model: MattingNetwork, downsample_ratio: float, backend: str = "torch",
+    def __init__(self, model: LoadedModel, downsample_ratio: float, backend: str = "torch",
                  scale: float = 1.0) -> None:
         self.model = model
         self.scale = float(scale)
         self.ratio = float(downsample_ratio)
-        p = next(model.parameters())
+        p = next(model.network.parameters())
         self.device, self.dtype = p.device, p.dtype
         self.backend = pick_backend(backend, self.device)
-        self._steppers: dict[tuple[int, ...], object] = {}
+        self._steppers: dict[tuple[int, ...], Stepper] = {}
         self._size: tuple[int, ...] | None = None
 
     @torch.inference_mode()  # the steppers' state buffers are inference tensors
-    def reset(self) -> None:
-        """Forget the recurrent state (a new shot or a new stream)."""
+    def reset(self, stream: int | None = None) -> None:
+        """Forget the recurrent state (a new shot or a new stream) of batch row `stream`, or all of it."""
         for s in self._steppers.values():
-            s.reset()
+            s.reset(stream)
 
     def prepare(self, width: int, height: int) -> None:
         """Build the backend for width x height pixels now (an export, a graph capture) rather than
@@ -121,7 +126,7 @@ class Matter:
         self(np.zeros((height, width, 3), np.uint8))
         self.reset()
 
-    def _stepper(self, src: torch.Tensor):
+    def _stepper(self, src: torch.Tensor) -> Stepper:
         shape = tuple(src.shape)
         if shape != self._size:
             self._size = shape
@@ -162,20 +167,13 @@ class BatchMatter:
     Matte per stream; `reset(i)` starts stream i afresh without touching the others.
     """
 
-    def __init__(self, model: MattingNetwork, downsample_ratio: float, streams: int, backend: str = "torch") -> None:
+    def __init__(self, model: LoadedModel, downsample_ratio: float, streams: int, backend: str = "torch") -> None:
         self.matter = Matter(model, downsample_ratio, backend)
         self.streams = streams
 
-    @torch.inference_mode()
     def reset(self, stream: int | None = None) -> None:
         """Forget the state of one stream (or of all)."""
-        if stream is None:
-            self.matter.reset()
-            return
-        for stepper in self.matter._steppers.values():
-            for s in getattr(stepper, "state", []):
-                if s is not None:
-                    s[stream] = 0
+        self.matter.reset(stream)
 
     @torch.inference_mode()
     def __call__(self, images: list[np.ndarray]) -> list[Matte]:

@@ -17,7 +17,7 @@ import torch
 from ..errors import VmatteError
 from ..io.atomic import write_atomically
 from ..model import MattingNetwork
-from ..weights import cache_dir
+from ..weights import LoadedModel, cache_dir
 
 INPUTS = ["src", "r1i", "r2i", "r3i", "r4i"]
 OUTPUTS = ["fgr", "pha", "r1o", "r2o", "r3o", "r4o"]
@@ -48,12 +48,8 @@ def _cpu_copy(model: MattingNetwork) -> MattingNetwork:
 
 
 def export_onnx(model: MattingNetwork, ratio: float, shape: tuple[int, ...], path: str | Path | None = None,
-                opset: int = 17, states_only: bool = False) -> Path:
-    """Export for one input shape [B,3,H,W] and ratio; returns the .onnx path (cached unless `path`).
-
-    states_only: the graph pruned to r1o..r4o (what MattingNetwork.advance computes), for settling."""
-    if states_only:
-        return states_only_graph(export_onnx(model, ratio, shape, path, opset))
+                opset: int = 17) -> Path:
+    """Export for one input shape [B,3,H,W] and ratio; returns the .onnx path (cached unless `path`)."""
     b, c, h, w = shape
     if path is None:
         key = f"rvm-{model.variant}-{weights_digest(model)}-{b}x{h}x{w}-r{ratio:.6f}-op{opset}"
@@ -103,7 +99,7 @@ class OrtStepper:
     (and at ratio 1, where the official export still applies its refiner) it runs our static export.
     """
 
-    def __init__(self, model: MattingNetwork, ratio: float, shape: tuple[int, ...], threads: int | None = None):
+    def __init__(self, model: LoadedModel, ratio: float, shape: tuple[int, ...], threads: int | None = None):
         try:
             import onnxruntime as ort
         except ImportError:
@@ -112,8 +108,8 @@ class OrtStepper:
         options.intra_op_num_threads = threads or torch.get_num_threads()
         # Spinning worker threads would steal the cores the decoder and encoder threads need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        source = getattr(model, "source_onnx", None)
-        self.path = source if source is not None and ratio != 1.0 else export_onnx(model, ratio, shape)
+        source = model.source_onnx
+        self.path = source if source is not None and ratio != 1.0 else export_onnx(model.network, ratio, shape)
         self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         self.options = options
         self.extra = {"downsample_ratio": np.array([ratio], np.float32)} if self.path == source else {}
@@ -121,8 +117,13 @@ class OrtStepper:
         self.settler = None  # the states-only graph, made on the first settle()
         self.reset()
 
-    def reset(self) -> None:
-        self.state = [np.zeros(s, np.float32) for s in self.shapes]
+    def reset(self, stream: int | None = None) -> None:
+        if stream is None:
+            self.state = [np.zeros(s, np.float32) for s in self.shapes]
+        else:
+            for s in self.state:
+                if s.shape[0] > stream:  # else still the [1,1,1,1] zeros of a fresh start
+                    s[stream] = 0
 
     def _feed(self, src: torch.Tensor) -> dict[str, np.ndarray]:
         return {**dict(zip(INPUTS, [src.float().contiguous().numpy(), *self.state])), **self.extra}

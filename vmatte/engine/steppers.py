@@ -25,8 +25,13 @@ class TorchStepper:
         self.model, self.ratio = model, ratio
         self.state: list[torch.Tensor | None] = [None] * 4
 
-    def reset(self) -> None:
-        self.state = [None] * 4
+    def reset(self, stream: int | None = None) -> None:
+        if stream is None:
+            self.state = [None] * 4
+        else:
+            for s in self.state:
+                if s is not None:
+                    s[stream] = 0
 
     def __call__(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         fgr, pha, *self.state = self.model(src, *self.state, downsample_ratio=self.ratio)
@@ -64,9 +69,9 @@ class CudaGraphStepper:
         self.reset()
 
     @torch.inference_mode()
-    def reset(self) -> None:
+    def reset(self, stream: int | None = None) -> None:
         for s in self.state:
-            s.zero_()
+            (s if stream is None else s[stream]).zero_()
 
     def __call__(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self.src.copy_(src)

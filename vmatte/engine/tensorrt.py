@@ -79,9 +79,9 @@ class TrtStepper:
         self.stream = torch.cuda.Stream()
         self.reset()
 
-    def reset(self) -> None:
+    def reset(self, stream: int | None = None) -> None:
         for name in INPUTS[1:]:
-            self.buffers[name].zero_()
+            (self.buffers[name] if stream is None else self.buffers[name][stream]).zero_()
 
     def __call__(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b = self.buffers
@@ -93,11 +93,6 @@ class TrtStepper:
                 b[i].copy_(b[o])
         torch.cuda.current_stream().wait_stream(self.stream)
         return b["fgr"].clone(), b["pha"].clone()  # the next step overwrites the buffers
-
-    @property
-    def state(self) -> list[torch.Tensor]:
-        """The recurrent state's device buffers (r1i..r4i), as BatchMatter resets them per stream."""
-        return [self.buffers[name] for name in INPUTS[1:]]
 
     def settle(self, src: torch.Tensor) -> None:
         self(src)  # the full engine: a second, states-only engine is not worth its build time

@@ -1,31 +1,39 @@
-"""What sources hand to the pipeline."""
+"""What every source hands on: one frame type, what sinks need to know about a source, the protocol."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .audio import AudioTrack
 
 
 @dataclass
 class Frame:
-    """One decoded picture: HxWx3 RGB uint8 (8-bit sources) or uint16 (deeper sources).
+    """One picture: HxWx3 RGB, uint8 (8-bit sources) or uint16 (deeper sources).
 
-    pts is in `time_base` seconds-units, counted from the start of the clip (first frame at 0).
+    pts is in `time_base` units (seconds = pts * time_base), counted from the start of the source
+    (first frame at 0). index counts frames from 0. captured is when the frame was read, or when it
+    was due for a source played in real time (time.perf_counter() seconds): live latency starts there.
     """
 
     image: np.ndarray
     pts: int
     time_base: Fraction
     index: int
+    captured: float = 0.0
 
 
 @dataclass
 class SourceInfo:
     """What sinks need to know about a source: size in pixels, rate in fps, timing, audio."""
 
-    path: Path
+    name: str  # for messages and the report's title
     width: int
     height: int
     fps: Fraction
@@ -33,7 +41,7 @@ class SourceInfo:
     frames: int | None = None  # expected frame count, when the container says
     bit_depth: int = 8
     timecode: str | None = None
-    audio: bool = False
+    audio: AudioTrack | None = field(default=None, repr=False)  # the first audio stream, demuxed with the video
     start_offset: float = 0.0  # seconds subtracted from every timestamp so the video starts at 0
     duration: float | None = None  # seconds of video, when the container says
 
@@ -42,3 +50,30 @@ class SourceInfo:
         if self.frames:
             return self.frames
         return round(self.duration * float(self.fps)) if self.duration else None
+
+
+class Source(Protocol):
+    """Files, URLs, image sequences and cameras alike. `live` sources deliver at their own pace (a
+    camera, a file played in real time): a consumer that falls behind drops frames rather than
+    letting latency grow. Others wait for the consumer, and no frame is lost."""
+
+    info: SourceInfo
+    live: bool
+
+    def frames(self, stop: threading.Event | None = None) -> Iterator[Frame]:
+        """Every frame in order, until the source ends or `stop` is set."""
+
+    def close(self) -> None: ...
+
+
+class Closing:
+    """Context-manager support for sources and writers that have close()."""
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

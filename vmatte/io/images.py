@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,7 +17,7 @@ import numpy as np
 
 from ..errors import VmatteError
 from .atomic import temp_path_for
-from .frames import Frame, SourceInfo
+from .frames import Closing, Frame, SourceInfo
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr"}
 PATTERN = re.compile(r"%0?(\d*)d")
@@ -55,8 +57,10 @@ def read_image(path: Path) -> np.ndarray:
     return img
 
 
-class ImageSequenceSource:
+class ImageSequenceSource(Closing):
     """Frames from a folder (sorted by name) or a %0Nd pattern, at `fps` frames per second."""
+
+    live = False
 
     def __init__(self, spec: str | Path, fps: float | Fraction = 25) -> None:
         self.path = Path(spec)
@@ -67,21 +71,15 @@ class ImageSequenceSource:
         self._first = first
         rate = Fraction(fps).limit_denominator(1001000)
         bits = 16 if first.dtype == np.uint16 else 8
-        self.info = SourceInfo(self.path, first.shape[1], first.shape[0], rate, 1 / rate, len(self.files), bits)
+        self.info = SourceInfo(self.path.name, first.shape[1], first.shape[0], rate, 1 / rate, len(self.files),
+                               bits)
 
-    def __iter__(self) -> Iterator[Frame]:
+    def frames(self, stop: threading.Event | None = None) -> Iterator[Frame]:
         for i, f in enumerate(self.files):
+            if stop is not None and stop.is_set():
+                return
             img = self._first if i == 0 else read_image(f)
-            yield Frame(img, i, self.info.time_base, i)
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> ImageSequenceSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+            yield Frame(img, i, self.info.time_base, i, time.perf_counter())
 
 
 class ImageSequenceWriter:

@@ -1,7 +1,9 @@
-"""Video files (anything FFmpeg reads), decoded with PyAV."""
+"""Video files and URLs (anything FFmpeg reads), decoded with PyAV; the audio is demuxed alongside."""
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -10,7 +12,11 @@ import av
 import numpy as np
 
 from ..errors import VmatteError
-from .frames import Frame, SourceInfo
+from ..options import is_url
+from .audio import AudioTrack
+from .frames import Closing, Frame, SourceInfo
+
+LIVE_SCHEMES = ("rtsp", "rtmp", "rtp", "srt", "udp", "tcp")  # streams that deliver at their own pace
 
 
 def _rotate(image: np.ndarray, degrees: int) -> np.ndarray:
@@ -19,13 +25,14 @@ def _rotate(image: np.ndarray, degrees: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
-def open_container(path: Path, url: str | None = None) -> av.container.InputContainer:
-    """Open `path` (or a stream `url` such as rtsp://...) with PyAV; every failure is a one-line VmatteError."""
-    if url is not None:
+def open_container(spec: str | Path) -> av.container.InputContainer:
+    """Open a file or a URL with PyAV; every failure is a one-line VmatteError."""
+    if is_url(spec):
         try:
-            return av.open(url, metadata_errors="ignore", timeout=10)
+            return av.open(str(spec), metadata_errors="ignore", timeout=10)
         except av.error.FFmpegError as e:
-            raise VmatteError(f"cannot open stream {url} ({e.strerror or type(e).__name__}); check the URL") from None
+            raise VmatteError(f"cannot open {spec} ({e.strerror or type(e).__name__}); check the URL") from None
+    path = Path(spec)
     if not path.exists():
         raise VmatteError(f"{path} does not exist; check the path")
     if path.is_dir():
@@ -54,13 +61,15 @@ def _hms(text: str | None) -> float | None:
         return None
 
 
-class VideoFileSource:
-    """Decodes the first video stream of a file to RGB frames; a context manager."""
+class VideoFileSource(Closing):
+    """Decodes the first video stream of a file or URL to RGB frames; the first audio stream's packets
+    go to `info.audio` as they are demuxed. A context manager."""
 
-    def __init__(self, path: str | Path) -> None:
-        url = str(path) if "://" in str(path) else None
-        self.path = Path(path)
-        self.container = open_container(self.path, url)
+    def __init__(self, spec: str | Path) -> None:
+        self.spec = str(spec)
+        self.name = self.spec if is_url(spec) else Path(spec).name
+        self.live = is_url(spec) and self.spec.split("://")[0].lower() in LIVE_SCHEMES
+        self.container = open_container(spec)
         try:
             self.info = self._probe()
         except BaseException:
@@ -71,52 +80,62 @@ class VideoFileSource:
         c = self.container
         if not c.streams.video:
             kind = "audio-only" if c.streams.audio else "without a video stream"
-            raise VmatteError(f"{self.path} is {kind}; give a file with a video stream")
+            raise VmatteError(f"{self.spec} is {kind}; give a file with a video stream")
         v = c.streams.video[0]
         v.thread_type = "AUTO"
-        bits = _bit_depth(v)
+        a = c.streams.audio[0] if c.streams.audio else None
         fps = v.average_rate or v.guessed_rate or Fraction(25)
         tc = v.metadata.get("timecode") or c.metadata.get("timecode")
         if tc is None:
             for s in c.streams.data:
                 tc = s.metadata.get("timecode") or tc
-        starts = [s.start_time * s.time_base for s in (v, *c.streams.audio[:1])
-                  if s.start_time is not None and s.time_base]
+        starts = [s.start_time * s.time_base for s in (v, a) if s is not None and s.start_time is not None
+                  and s.time_base]
+        offset = float(min(starts)) if starts else 0.0
         seconds = float(v.duration * v.time_base) if v.duration and v.time_base else _hms(v.metadata.get("DURATION"))
-        self._first = self._peek()
-        h, w = self._first.image.shape[:2]
-        self._seconds = seconds
-        return SourceInfo(self.path, w, h, Fraction(fps), Fraction(v.time_base), v.frames or None, bits, tc,
-                          bool(c.streams.audio), float(min(starts)) if starts else 0.0, seconds)
+        track = AudioTrack(a, offset) if a is not None else None
+        self._frames = self._decode(v, a, track)
+        self.info = SourceInfo(self.name, 0, 0, Fraction(fps), Fraction(v.time_base), v.frames or None,
+                               _bit_depth(v), tc, track, offset, seconds)
+        try:
+            self._first = next(self._frames)
+        except StopIteration:
+            raise VmatteError(f"{self.spec} has a video stream but no decodable frames; "
+                              "the file is probably truncated") from None
+        self.info.height, self.info.width = self._first.image.shape[:2]
+        return self.info
 
-    def _decode(self) -> Iterator[Frame]:
-        v = self.container.streams.video[0]
+    def _decode(self, v, a, track: AudioTrack | None) -> Iterator[Frame]:
         deep = _bit_depth(v) > 8
         tb = Fraction(v.time_base)
+        i = 0
         try:
-            for i, f in enumerate(self.container.decode(v)):
-                img = f.to_ndarray(format="rgb48le" if deep else "rgb24")
-                img = _rotate(img, getattr(f, "rotation", 0) or 0)
-                pts = f.pts if f.pts is not None else i
-                yield Frame(img, pts, tb, i)
+            for packet in self.container.demux(*(s for s in (v, a) if s is not None)):
+                if packet.stream is not v:
+                    track.put(packet)
+                    continue
+                for f in packet.decode():
+                    img = f.to_ndarray(format="rgb48le" if deep else "rgb24")
+                    img = _rotate(img, getattr(f, "rotation", 0) or 0)
+                    yield Frame(img, f.pts if f.pts is not None else i, tb, i, time.perf_counter())
+                    i += 1
         except av.error.FFmpegError as e:
-            raise VmatteError(f"{self.path} is damaged: decoding stopped ({e.strerror or type(e).__name__}); "
+            raise VmatteError(f"{self.spec} is damaged: decoding stopped ({e.strerror or type(e).__name__}); "
                               "re-export or repair the file") from None
+        finally:
+            if track is not None:
+                track.end()
 
-    def _peek(self) -> Frame:
-        self._frames = self._decode()
-        try:
-            return next(self._frames)
-        except StopIteration:
-            raise VmatteError(f"{self.path} has a video stream but no decodable frames; "
-                              "the file is probably truncated") from None
-
-    def __iter__(self) -> Iterator[Frame]:
+    def frames(self, stop: threading.Event | None = None) -> Iterator[Frame]:
+        """Every frame, pts counted from the start of the clip; refuses a file cut short at its end."""
         info = self.info
+        if info.audio is not None:
+            info.audio.seal()  # the writers have subscribed by now
         offset = round(info.start_offset / info.time_base) if info.time_base else 0
-        n = 0
-        last_t = 0.0
+        n, last_t = 0, 0.0
         for fr in itertools.chain([self._first], self._frames):
+            if stop is not None and stop.is_set():
+                return
             fr.pts -= offset
             last_t = float(fr.pts * fr.time_base)
             n += 1
@@ -125,20 +144,14 @@ class VideoFileSource:
 
     def _check_complete(self, n: int, last_t: float) -> None:
         """Refuse a file that ends well before what its header promised (a cut-off download)."""
-        info, seconds = self.info, self._seconds
+        info, seconds = self.info, self.info.duration
         short = info.frames and n < info.frames * 0.98 - 1
         if not info.frames and seconds:  # no frame count (Matroska, WebM): compare times
             short = last_t < seconds - max(1.0, 0.05 * seconds)
         if short:
             promised = f"{info.frames} frames" if info.frames else f"{seconds:.2f} s"
-            raise VmatteError(f"{self.path} is truncated: decoding ends at {last_t:.2f} s, frame {n}, "
+            raise VmatteError(f"{self.spec} is truncated: decoding ends at {last_t:.2f} s, frame {n}, "
                               f"but its header promises {promised}; re-export or re-download it")
 
     def close(self) -> None:
         self.container.close()
-
-    def __enter__(self) -> VideoFileSource:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -52,8 +52,8 @@ class ConvGRU(nn.Module):
         return torch.stack(outs, 1).flatten(0, 1), h
 
 
-class Bottleneck(nn.Module):
-    """Runs a ConvGRU on the second half of the 1/16 features."""
+class BottleneckBlock(nn.Module):
+    """Runs a ConvGRU on the second half of the features (at 1/16 here; the upsampling blocks reuse it)."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -72,21 +72,16 @@ def upsample_to(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return x[:, :, : like.shape[2], : like.shape[3]]
 
 
-class UpsamplingBlock(nn.Module):
-    """x2 upsample, concat skip features and the image at that scale, conv, ConvGRU on half."""
+class UpsamplingBlock(BottleneckBlock):
+    """x2 upsample, concat skip features and the image at that scale, conv, then ConvGRU on half."""
 
     def __init__(self, cin: int, skip: int, src: int, cout: int) -> None:
-        super().__init__()
-        self.half = cout // 2
+        super().__init__(cout)
         self.conv = conv_bn_relu(cin + skip + src, cout, 3)
-        self.gru = ConvGRU(self.half)
 
     def forward(self, x: torch.Tensor, f: torch.Tensor, s: torch.Tensor, r: torch.Tensor | None,
                 t: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.conv(torch.cat([upsample_to(x, s), f, s], 1))
-        a, b = x.split(self.half, 1)
-        b, r = self.gru(b, r, t)
-        return torch.cat([a, b], 1), r
+        return super().forward(self.conv(torch.cat([upsample_to(x, s), f, s], 1)), r, t)
 
 
 class OutputBlock(nn.Module):
@@ -105,7 +100,7 @@ class RecurrentDecoder(nn.Module):
         super().__init__()
         f1, f2, f3, f4 = feature_channels
         d3, d2, d1, d0 = decoder_channels
-        self.decode4 = Bottleneck(f4)
+        self.decode4 = BottleneckBlock(f4)
         self.decode3 = UpsamplingBlock(f4, f3, 3, d3)
         self.decode2 = UpsamplingBlock(d3, f2, 3, d2)
         self.decode1 = UpsamplingBlock(d2, f1, 3, d1)
