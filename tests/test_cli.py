@@ -11,23 +11,9 @@ from pathlib import Path
 import av
 import pytest
 
+from clitools import assert_clean_failure, vmatte
 from conftest import person_frames
 from samples.make_sample import write_clip
-
-
-def vmatte(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vmatte", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
-
-
-def assert_clean_failure(res: subprocess.CompletedProcess, folder: Path, hint: str) -> None:
-    assert res.returncode != 0
-    err = res.stderr.strip()
-    assert "Traceback" not in res.stderr
-    assert len(err.splitlines()) == 1, err
-    assert err.startswith("vmatte: error:") and hint in err, err
-    leftovers = [p.name for p in folder.iterdir() if p.name.startswith(".") or p.suffix in (".mov", ".part")]
-    assert leftovers == [], leftovers
 
 
 @pytest.fixture(scope="module")

@@ -47,10 +47,10 @@ def live(source: str = "0", sink: str = "virtual", **options: Any) -> LiveStats:
         out = open_sink(opts.sink, "rgba" if transparent else "rgb", src.info, live=True)
         try:
             stats = _Session(src, out, matting, opts).run()
+            out.close()
         except BaseException:
-            out.abort()  # a failure, or Ctrl-C before the session started: nothing is kept
+            out.abort()  # a failure, or Ctrl-C before the session started or while closing: nothing is kept
             raise
-        out.close()
     finally:
         src.close()
     if opts.stats_json is not None:

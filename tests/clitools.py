@@ -1,0 +1,31 @@
+"""Running the command line as a user does, and checking how it fails."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+# Runs the CLI in-process and says afterwards whether torch was ever imported: no model can have
+# been loaded when it was not. The line goes to stdout, so stderr is the CLI's own.
+PROBE = ("import sys\nfrom vmatte.cli import main\nrc = main(sys.argv[1:])\n"
+         "print('torch imported' if 'torch' in sys.modules else 'torch not imported')\nsys.exit(rc)\n")
+
+
+def vmatte(*args: object, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", PROBE, *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout)
+
+
+def assert_clean_failure(res: subprocess.CompletedProcess, folder: Path, hint: str,
+                         before: set[str] | None = None, model_free: bool = False) -> None:
+    """One `vmatte: error:` line holding `hint`, exit 2, no traceback, and nothing new in `folder`
+    (hidden temporaries included). model_free: the error came before torch was even imported."""
+    err = res.stderr.strip()
+    assert res.returncode == 2, (res.returncode, err)
+    assert "Traceback" not in res.stderr
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("vmatte: error:") and hint in err, err
+    now = {p.name for p in folder.iterdir()}
+    assert now == (before if before is not None else set()), sorted(now - (before or set()))
+    if model_free:
+        assert "torch not imported" in res.stdout, res.stdout
