@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=1920)
     ap.add_argument("--height", type=int, default=1080)
     a = ap.parse_args()
-    from vmatte.io.video_writer import packed_frame
+    from vmatte.io.encoding import packed_frame
 
     img = (np.random.default_rng(0).random((a.height, a.width, 4)) * 65535).astype(np.uint16)
     ways = {"av.VideoFrame.from_ndarray": lambda: av.VideoFrame.from_ndarray(img, format="rgba64le"),

@@ -61,13 +61,17 @@ def step_timings(step, img: np.ndarray, dev, dtype, n: int) -> tuple[float, floa
     return t_net, time_it(whole, n, dev)
 
 
+def precision_of(dtype: torch.dtype) -> str:
+    return "fp16" if dtype == torch.float16 else "fp32"
+
+
 def network_figures(dev, sizes, n, dtypes, backends, frame) -> list[dict]:
     import vmatte
     from vmatte.engine import make_stepper
 
     rows = []
     for dtype in dtypes:
-        net = vmatte.load_model(device=str(dev), dtype=dtype)
+        net = vmatte.load_model(device=str(dev), precision=precision_of(dtype))
         for name, w, h, ratio in sizes:
             img = np.ascontiguousarray(frame(w, h))
             for backend in backends:
@@ -89,7 +93,7 @@ def batched_figures(dev, dtype, backends, n, frame, streams=4) -> list[dict]:
     from vmatte.engine import BatchMatter, make_stepper
     from vmatte.pixels import to_tensor
 
-    net = vmatte.load_model(device=str(dev), dtype=dtype)
+    net = vmatte.load_model(device=str(dev), precision=precision_of(dtype))
     img = frame(1920, 1080)
     rows = []
     for backend in backends:
@@ -113,8 +117,8 @@ def precision_figure(dev, frame) -> dict:
     from vmatte.engine import Matter
 
     img = frame(1920, 1080)
-    a32 = Matter(vmatte.load_model(device=str(dev), dtype=torch.float32), 0.25, "torch")
-    a16 = Matter(vmatte.load_model(device=str(dev), dtype=torch.float16), 0.25, "torch")
+    a32 = Matter(vmatte.load_model(device=str(dev), precision="fp32"), 0.25, "torch")
+    a16 = Matter(vmatte.load_model(device=str(dev), precision="fp16"), 0.25, "torch")
     diffs = []
     for _ in range(5):
         d = (a32(img).pha - a16(img).pha.float()).abs()
@@ -129,7 +133,7 @@ def _encode_worker(args) -> float:
     """One single-threaded ProRes 4444 (prores_aw) encoder on the saved frame; returns its fps."""
     import av
 
-    from vmatte.io.video_writer import prores_4444, to_frame
+    from vmatte.io.encoding import prores_4444, to_frame
 
     npy, n = args
     img = np.load(npy)
@@ -150,7 +154,7 @@ def rgba_frame(dev, dtype, w, h, frame) -> np.ndarray:
     from vmatte.engine import Matter
     from vmatte.pixels import to_array
 
-    m = Matter(vmatte.load_model(device=str(dev), dtype=dtype), 1 / 4, "torch")
+    m = Matter(vmatte.load_model(device=str(dev), precision=precision_of(dtype)), 1 / 4, "torch")
     img = frame(w, h)
     for _ in range(4):
         r = m(img)
@@ -160,8 +164,9 @@ def rgba_frame(dev, dtype, w, h, frame) -> np.ndarray:
 def encode_figures(rgba: np.ndarray, n: int) -> dict:
     """ProRes 4444 encode, same frame everywhere: the all-cores ceiling (one single-thread encoder
     process per core, rates summed), one encoder with FFmpeg's frame threads, and vmatte's pool."""
+    from vmatte.io.encoding import prores_4444
     from vmatte.io.frames import SourceInfo
-    from vmatte.io.video_writer import VideoWriter, prores_4444
+    from vmatte.io.video_writer import VideoWriter
 
     h, w = rgba.shape[:2]
     procs = os.cpu_count() or 1
@@ -211,7 +216,7 @@ def e2e_variants(dev, w, h, frames, frame) -> list[dict]:
     import sys
 
     import vmatte
-    import vmatte.io.video_writer as vw
+    import vmatte.io.encoder_pool as vw
     from samples.make_sample import write_clip
     from vmatte.io.video_source import VideoFileSource
 
@@ -220,7 +225,7 @@ def e2e_variants(dev, w, h, frames, frame) -> list[dict]:
         clip = Path(d) / "in.mp4"
         write_clip(clip, portrait_like(frame, w, h, frames), fps=Fraction(30), audio=False, timecode=None)
         t0 = time.perf_counter()
-        n = sum(1 for _ in VideoFileSource(clip))
+        n = sum(1 for _ in VideoFileSource(clip).frames())
         rows.append({"variant": "decode alone (VideoFileSource)", "fps": round(n / (time.perf_counter() - t0), 1)})
         print(f"  {rows[-1]}")
         cores = os.cpu_count() or 1
@@ -278,7 +283,7 @@ def compile_figure(dev, dtype, n, frame) -> dict:
     from vmatte.engine import Matter, make_stepper
 
     img = frame(1920, 1080)
-    net = vmatte.load_model(device=str(dev), dtype=dtype)
+    net = vmatte.load_model(device=str(dev), precision=precision_of(dtype))
     ref, comp = Matter(net, 0.25, "cuda-graph" if dev.type == "cuda" else "torch"), Matter(net, 0.25, "torch-compile")
     t0 = time.perf_counter()
     comp.prepare(1920, 1080)

@@ -60,7 +60,7 @@ def main() -> None:
     import vmatte
     from vmatte.weights import reference_onnx
 
-    model = vmatte.load_model(device="cpu")
+    model = vmatte.load_model(device="cpu").network
     so = ort.SessionOptions()
     so.intra_op_num_threads = torch.get_num_threads()
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -27,13 +27,14 @@ def stage_figures(clip: Path, ratio: float, encoder: str, tmp: Path) -> None:
     import vmatte
     from vmatte.compose import render
     from vmatte.engine import Matter
+    from vmatte.io.encoding import encoding_for
     from vmatte.io.video_source import VideoFileSource
-    from vmatte.io.video_writer import VideoWriter, encoding_for
+    from vmatte.io.video_writer import VideoWriter
     from vmatte.pixels import to_array
 
     t0 = time.perf_counter()
     with VideoFileSource(clip) as src:
-        frames = list(src)
+        frames = list(src.frames())
         info = src.info
     n = len(frames)
     print(f"  decode (H.264 -> RGB)          {rate(n, time.perf_counter() - t0)}")
@@ -112,10 +113,12 @@ print(json.dumps({"frames": s.frames, "wall": time.perf_counter() - t0, "fps": s
 """
 
 
-def convert_in_child(clip: Path, out: Path, ratio: float, encoder: str, warmup: int = 15) -> dict:
-    """vmatte convert as a whole process, so peak memory (VmHWM) is its own."""
+def convert_in_child(clip: Path, out: Path, ratio: float, encoder: str, warmup: int = 15,
+                     tree: Path = ROOT) -> dict:
+    """vmatte convert as a whole process, so peak memory (VmHWM) is its own; `tree` is the checkout
+    whose vmatte runs (another one gives a before/after comparison in one run)."""
     res = subprocess.run([sys.executable, "-c", CHILD, str(clip), str(out), str(ratio), encoder, str(warmup)],
-                         capture_output=True, text=True, check=True, cwd=ROOT)
+                         capture_output=True, text=True, check=True, cwd=tree)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -139,6 +142,36 @@ def compare_on(clip: Path, encoder: str) -> None:
               f"= {r['fps'] / base:.2f}x")
 
 
+def before_after(tree: Path, a: argparse.Namespace) -> None:
+    """`vmatte convert` of this checkout against another, alternating whole processes on one clip."""
+    from samples.make_sample import write_clip
+    from vmatte.engine import auto_downsample_ratio
+
+    ratio = auto_downsample_ratio(a.width, a.height)
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        clip = tmp / "clip.mp4"
+        write_clip(clip, portrait_frames(a.frames, a.width, a.height), audio=False, timecode=None)
+        print(f"clip: {a.width}x{a.height} H.264, {a.frames} frames, ratio {ratio:.3f}; ProRes 4444 ({a.encoder}), "
+              f"default warm-up; baseline tree {tree}")
+        runs: dict[str, list[dict]] = {"baseline": [], "this": []}
+        for t in (tree, ROOT):  # caches the ONNX export for both first
+            convert_in_child(clip, tmp / "warm.mov", ratio, a.encoder, 0, t)
+        for i in range(a.repeats):
+            for name, t in (("baseline", tree), ("this", ROOT)):
+                r = convert_in_child(clip, tmp / f"{name}.mov", ratio, a.encoder, 15, t)
+                runs[name].append(r)
+                busy = ", ".join(f"{k} {v / r['frames'] * 1000:.0f}" for k, v in r["stages"].items())
+                print(f"  run {i + 1} {name:8} {r['fps']:6.2f} fps, peak {r['peak_mb']:.0f} MB; busy ms/frame: {busy}")
+        for name, rs in runs.items():
+            fps = [r["fps"] for r in rs]
+            print(f"  {name:8} fps median {float(np.median(fps)):.2f} (min {min(fps):.2f}, max {max(fps):.2f}), "
+                  f"peak memory median {float(np.median([r['peak_mb'] for r in rs])):.0f} MB")
+        ratio_fps = float(np.median([r["fps"] for r in runs["this"]])) / float(
+            np.median([r["fps"] for r in runs["baseline"]]))
+        print(f"  this / baseline: {ratio_fps:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=60)
@@ -146,11 +179,17 @@ def main() -> None:
     ap.add_argument("--height", type=int, default=720)
     ap.add_argument("--encoder", choices=("aw", "ks"), default="aw")
     ap.add_argument("--clip", help="compare on this clip (e.g. one of ../shared/media) instead of the generated one")
+    ap.add_argument("--baseline-tree", help="another checkout of vmatte (e.g. a git worktree of the previous "
+                    "commit): its convert runs alternately with this one's, whole process against whole process")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating runs per tree with --baseline-tree")
     a = ap.parse_args()
     from samples.make_sample import write_clip
     from vmatte.engine import auto_downsample_ratio
 
     print(f"machine: {machine()}")
+    if a.baseline_tree:
+        before_after(Path(a.baseline_tree), a)
+        return
     if a.clip:
         compare_on(Path(a.clip), a.encoder)
         return

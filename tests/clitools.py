@@ -12,8 +12,14 @@ PROBE = ("import sys\nfrom vmatte.cli import main\nrc = main(sys.argv[1:])\n"
 
 
 def vmatte(*args: object, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", PROBE, *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=timeout)
+    """The command's result; stdout is its own, and `torch_imported` says what the probe saw."""
+    res = subprocess.run([sys.executable, "-c", PROBE, *map(str, args)], capture_output=True, text=True,
+                         cwd=cwd, timeout=timeout)
+    out, _, marker = res.stdout.rstrip("\n").rpartition("\n")
+    if not marker.startswith("torch "):  # the command died before the probe's last line
+        out, marker = res.stdout, ""
+    res.stdout, res.torch_imported = out, marker == "torch imported"
+    return res
 
 
 def assert_clean_failure(res: subprocess.CompletedProcess, folder: Path, hint: str,
@@ -28,4 +34,4 @@ def assert_clean_failure(res: subprocess.CompletedProcess, folder: Path, hint: s
     now = {p.name for p in folder.iterdir()}
     assert now == (before if before is not None else set()), sorted(now - (before or set()))
     if model_free:
-        assert "torch not imported" in res.stdout, res.stdout
+        assert not res.torch_imported

@@ -12,9 +12,10 @@ import av
 import numpy as np
 
 from ..errors import VmatteError
+from . import encoder_pool
 from .atomic import commit, temp_path_for
 from .audio import AudioPump
-from .encoder_pool import ENCODE_WORKERS, EncoderPool, default_workers
+from .encoder_pool import EncoderPool, default_workers
 from .encoding import INTRA_ONLY, Encoding, configure, container_for, fit_to_size, to_frame
 from .frames import SourceInfo
 
@@ -38,7 +39,7 @@ class VideoWriter:
         self.enc = enc = fit_to_size(enc, info.width, info.height)
         self.layout, self.bits, self.time_base = enc.layout, enc.bits, info.time_base
         if workers is None:
-            workers = ENCODE_WORKERS if ENCODE_WORKERS is not None else default_workers()
+            workers = encoder_pool.ENCODE_WORKERS if encoder_pool.ENCODE_WORKERS is not None else default_workers()
         self.pool = EncoderPool(enc, info, workers) if enc.codec in INTRA_ONLY and workers > 0 else None
         self.tmp = temp_path_for(self.path) if self.path is not None else None
         try:
