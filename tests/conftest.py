@@ -71,6 +71,14 @@ def reference():
 
 
 @pytest.fixture
+def out(tmp_path):
+    """An empty output folder; inputs go beside it, so leftovers in it are the command's own."""
+    d = tmp_path / "out"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
 def clip(tmp_path):
     """Factory for generated clips: clip(name, n=..., fps=..., audio=..., timecode=..., **write_clip kwargs)."""
     from samples.make_sample import write_clip

@@ -23,13 +23,6 @@ def good(tmp_path_factory):
     return p
 
 
-@pytest.fixture
-def out(tmp_path):
-    d = tmp_path / "out"
-    d.mkdir()
-    return d
-
-
 def test_missing_file(out):
     assert_clean_failure(vmatte("convert", out.parent / "nope.mp4", "--rgba", out / "o.mov"), out, "does not exist")
 

@@ -38,13 +38,6 @@ def frames_dir(tmp_path_factory):
     return d
 
 
-@pytest.fixture
-def work(tmp_path):
-    d = tmp_path / "work"
-    d.mkdir()
-    return d
-
-
 # (command line after the subcommand's source, what the error line must say)
 CONVERT_BAD = [
     (["--downsample-ratio", "abc"], "--downsample-ratio: 'abc' is not a number > 0 and <= 1"),
@@ -66,22 +59,22 @@ CONVERT_BAD = [
 
 
 @pytest.mark.parametrize("args,hint", CONVERT_BAD, ids=[" ".join(a) for a, _ in CONVERT_BAD])
-def test_bad_convert_option_is_one_line_before_the_model(clip, work, args, hint):
-    res = run("convert", clip, "--rgba", work / "o.mov", *args)
-    assert_clean_failure(res, work, hint, model_free=True)
+def test_bad_convert_option_is_one_line_before_the_model(clip, out, args, hint):
+    res = run("convert", clip, "--rgba", out / "o.mov", *args)
+    assert_clean_failure(res, out, hint, model_free=True)
 
 
-def test_image_sequence_rate_is_checked(frames_dir, work):
+def test_image_sequence_rate_is_checked(frames_dir, out):
     for fps, hint in (("nan", "--fps: 'nan' is not a number"), ("0", "--fps: '0' is out of range"),
                       ("-5", "--fps: '-5' is out of range")):
-        res = run("convert", frames_dir, "--rgba", work / "o_%03d.png", "--fps", fps)
-        assert_clean_failure(res, work, hint, model_free=True)
+        res = run("convert", frames_dir, "--rgba", out / "o_%03d.png", "--fps", fps)
+        assert_clean_failure(res, out, hint, model_free=True)
 
 
-def test_codec_range_names_the_option(clip, work):
+def test_codec_range_names_the_option(clip, out):
     """The option model allows crf up to 63 (VP9); H.264 stops at 51, and that is said per output."""
-    res = run("convert", clip, "--composite", work / "c.mp4", "--crf", "60")
-    assert_clean_failure(res, work, "--crf: 60 is out of range for libx264")
+    res = run("convert", clip, "--composite", out / "c.mp4", "--crf", "60")
+    assert_clean_failure(res, out, "--crf: 60 is out of range for libx264")
 
 
 LIVE_BAD = [
@@ -100,10 +93,10 @@ LIVE_BAD = [
 
 
 @pytest.mark.parametrize("args,hint", LIVE_BAD, ids=[" ".join(a) for a, _ in LIVE_BAD])
-def test_bad_live_option_is_one_line_before_the_model(clip, work, args, hint):
-    sink = [] if "--sink" in args else ["--sink", str(work / "rec.mp4")]
-    res = run("live", "--source", clip, *sink, *args, cwd=work)
-    assert_clean_failure(res, work, hint, model_free=True)
+def test_bad_live_option_is_one_line_before_the_model(clip, out, args, hint):
+    sink = [] if "--sink" in args else ["--sink", str(out / "rec.mp4")]
+    res = run("live", "--source", clip, *sink, *args, cwd=out)
+    assert_clean_failure(res, out, hint, model_free=True)
 
 
 def test_api_raises_the_same_error():
@@ -131,58 +124,58 @@ PRESETS = [
 
 
 @pytest.mark.parametrize("text,hint", PRESETS, ids=[h for _, h in PRESETS])
-def test_bad_preset_names_key_and_file(work, clip, text, hint):
-    cfg = work.parent / "preset.yaml"
+def test_bad_preset_names_key_and_file(out, clip, text, hint):
+    cfg = out.parent / "preset.yaml"
     cfg.write_bytes(text)
-    res = run("live", "--config", cfg, "--source", clip, "--sink", work / "o.mp4")
-    assert_clean_failure(res, work, hint, model_free=True)
+    res = run("live", "--config", cfg, "--source", clip, "--sink", out / "o.mp4")
+    assert_clean_failure(res, out, hint, model_free=True)
     assert str(cfg) in res.stderr
 
 
-def test_preset_camera_index_may_be_unquoted(work):
+def test_preset_camera_index_may_be_unquoted(out):
     """`source: 0` in YAML is the number 0: it means camera 0 (none exists here)."""
-    cfg = work.parent / "cam.yaml"
-    cfg.write_text("source: 0\nsink: " + str(work / "o.mp4") + "\n")
+    cfg = out.parent / "cam.yaml"
+    cfg.write_text("source: 0\nsink: " + str(out / "o.mp4") + "\n")
     res = run("live", "--config", cfg, "--device", "cpu")
-    assert_clean_failure(res, work, "camera 0 could not be opened")
+    assert_clean_failure(res, out, "camera 0 could not be opened")
 
 
-def test_convert_takes_presets_too(clip, work):
-    cfg = work.parent / "c.yaml"
+def test_convert_takes_presets_too(clip, out):
+    cfg = out.parent / "c.yaml"
     cfg.write_text("downsample_ratio: 0.5\ndevice: cpu\nwarmup: 0\n")
-    res = run("convert", clip, "-o", work / "o.mov", "--config", cfg, "-q")
+    res = run("convert", clip, "-o", out / "o.mov", "--config", cfg, "-q")
     assert res.returncode == 0, res.stderr
-    assert len(decode(work / "o.mov", "rgba64le")) == 10
+    assert len(decode(out / "o.mov", "rgba64le")) == 10
 
 
 @pytest.mark.parametrize("args,hint", [
     (["--precision", "fp16"], "--precision fp16 needs a CUDA device"),
     (["--weights", "{bad}"], "is not a readable .pth checkpoint"),
 ])
-def test_live_failure_after_its_file_sink_opened_leaves_nothing(clip, work, args, hint):
-    bad = work.parent / "bad.pth"
+def test_live_failure_after_its_file_sink_opened_leaves_nothing(clip, out, args, hint):
+    bad = out.parent / "bad.pth"
     bad.write_bytes(b"not a checkpoint")
     args = [a.replace("{bad}", str(bad)) for a in args]
-    res = run("live", "--source", clip, "--sink", work / "rec.mp4", "--device", "cpu", *args)
-    assert_clean_failure(res, work, hint)
+    res = run("live", "--source", clip, "--sink", out / "rec.mp4", "--device", "cpu", *args)
+    assert_clean_failure(res, out, hint)
 
 
-def test_live_ctrl_c_soon_after_start_leaves_nothing_partial(clip, work):
+def test_live_ctrl_c_soon_after_start_leaves_nothing_partial(clip, out):
     """SIGINT 1.5 s in: either before the session started (exit 130, nothing kept) or during it (the
     recording ends normally and is complete). Never a hidden temporary."""
     proc = subprocess.Popen([sys.executable, "-c", PROBE, "live", "--source", str(clip), "--realtime", "--sink",
-                             str(work / "rec.mp4"), "--device", "cpu", "-q"], stdout=subprocess.PIPE,
+                             str(out / "rec.mp4"), "--device", "cpu", "-q"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     time.sleep(1.5)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert "Traceback" not in err
-    names = sorted(p.name for p in work.iterdir())
+    names = sorted(p.name for p in out.iterdir())
     if proc.returncode == 130:
         assert names == [], names
     else:
         assert proc.returncode == 0 and names == ["rec.mp4"], (proc.returncode, names, err)
-        assert 1 <= len(decode(work / "rec.mp4", "rgb24")) <= 10
+        assert 1 <= len(decode(out / "rec.mp4", "rgb24")) <= 10
 
 
 @pytest.fixture
@@ -196,19 +189,19 @@ def served(clip):
     server.server_close()
 
 
-def test_url_source_for_convert_and_live(served, work):
-    res = run("convert", served, "-o", work / "o.mov", "--downsample-ratio", "0.5", "--device", "cpu")
+def test_url_source_for_convert_and_live(served, out):
+    res = run("convert", served, "-o", out / "o.mov", "--downsample-ratio", "0.5", "--device", "cpu")
     assert res.returncode == 0, res.stderr
-    assert len(decode(work / "o.mov", "rgba64le")) == 10
-    res = run("convert", served, "--rgba", f"{work}/batch/", "--downsample-ratio", "0.5", "--device", "cpu")
+    assert len(decode(out / "o.mov", "rgba64le")) == 10
+    res = run("convert", served, "--rgba", f"{out}/batch/", "--downsample-ratio", "0.5", "--device", "cpu")
     assert res.returncode == 0, res.stderr
-    assert [p.name for p in (work / "batch").iterdir()] == ["clip.mov"]
-    res = run("live", "--source", served, "--sink", work / "live.mp4", "--downsample-ratio", "0.5", "--device",
+    assert [p.name for p in (out / "batch").iterdir()] == ["clip.mov"]
+    res = run("live", "--source", served, "--sink", out / "live.mp4", "--downsample-ratio", "0.5", "--device",
               "cpu", "-q")
     assert res.returncode == 0, res.stderr
-    assert len(decode(work / "live.mp4", "rgb24")) == 10
+    assert len(decode(out / "live.mp4", "rgb24")) == 10
 
 
-def test_missing_url_is_one_line(work):
-    res = run("convert", "http://127.0.0.1:9/nothing.mp4", "-o", work / "o.mov")
-    assert_clean_failure(res, work, "cannot open http://127.0.0.1:9/nothing.mp4")
+def test_missing_url_is_one_line(out):
+    res = run("convert", "http://127.0.0.1:9/nothing.mp4", "-o", out / "o.mov")
+    assert_clean_failure(res, out, "cannot open http://127.0.0.1:9/nothing.mp4")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .errors import VmatteError
@@ -295,6 +295,3 @@ class LiveOptions(Checked):
     max_frames: int | None = option(None, "stop after this many captured frames", kind=int, low=1)
     quiet: bool = option(False, QUIET, kind=bool, short="-q")
 
-
-def defaults(cls: type) -> dict[str, Any]:
-    return {f.name: f.default for f in fields(cls) if f.default is not MISSING}
