@@ -11,7 +11,9 @@ from dataclasses import fields
 from typing import Any
 
 from .errors import VmatteError
-from .options import LiveOptions, MattingOptions, OutputOptions, convert_value, flag_of, spec_of
+from .export import MATTING as EXPORT_MATTING
+from .options import ExportOptions, LiveOptions, MattingOptions, OutputOptions
+from .optionspec import convert_value, flag_of, spec_of
 
 ROLE_FLAGS = ("output", "rgba", "matte", "composite", "foreground", "report")
 
@@ -21,12 +23,13 @@ class _Parser(argparse.ArgumentParser):
         raise VmatteError(f"{message}; see `{self.prog} --help`")
 
 
-def _add(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = ()) -> None:
-    """One argument per option of `cls`. Defaults stay None here: the dataclass owns them, so a preset
-    can tell what the command line gave."""
+def _add(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (),
+         only: tuple[str, ...] | None = None) -> None:
+    """One argument per option of `cls` (or of those named in `only`). Defaults stay None here: the
+    dataclass owns them, so a preset can tell what the command line gave."""
     for f in fields(cls):
         spec = spec_of(f)
-        if f.name in skip or not spec.cli:
+        if f.name in skip or not spec.cli or (only is not None and f.name not in only):
             continue
         flags = [flag_of(f.name, spec)] + ([spec.short] if spec.short else [])
         if spec.kind is bool:
@@ -60,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--config", help=preset)
     _add(v, LiveOptions)
     _add(v, MattingOptions)
+
+    e = sub.add_parser("export", help="make an ONNX graph or TensorRT engine ahead of time, for one size and ratio")
+    e.add_argument("format", choices=("onnx", "tensorrt"))
+    e.add_argument("--config", help=preset)
+    _add(e, ExportOptions)
+    _add(e, MattingOptions, only=EXPORT_MATTING)
 
     m = sub.add_parser("models", help="list, fetch or locate model weights")
     m.add_argument("action", choices=("list", "pull", "path"))
@@ -129,6 +138,16 @@ def _convert(a: argparse.Namespace) -> int:
     return 0
 
 
+def _export(a: argparse.Namespace) -> int:
+    values = options(a, (ExportOptions, MattingOptions))
+    from .export import export
+
+    path = export(a.format, **{k: v for k, v in values.items() if k != "format"})
+    if not values.get("quiet"):
+        print(path)
+    return 0
+
+
 def _live(a: argparse.Namespace) -> int:
     values = options(a, (LiveOptions, MattingOptions))
     from .live import live
@@ -156,7 +175,7 @@ def _models(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"convert": _convert, "report": _convert, "live": _live, "models": _models}
+COMMANDS = {"convert": _convert, "report": _convert, "live": _live, "export": _export, "models": _models}
 
 
 def _terminate(signum: int, frame: object) -> None:

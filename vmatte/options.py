@@ -9,13 +9,12 @@ No torch here: `vmatte --help` and a bad option answer in a fraction of a second
 """
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import VmatteError
+from .optionspec import Checked, Spec, number, option
 
 BACKENDS = ("auto", "torch", "cuda-graph", "onnxruntime", "tensorrt", "torch-compile")
 COLOURS = {
@@ -30,125 +29,13 @@ def is_url(spec: object) -> bool:
     return isinstance(spec, str) and bool(URL.match(spec))
 
 
-@dataclass(frozen=True)
-class Spec:
-    """How one option is spelled, typed and bounded. `kind` is float, int, str, bool or 'path';
-    `low`/`high` bound numbers (`open_low`: low itself is not allowed); `check` validates and
-    normalises what the simple rules cannot say (a background spec, a sink)."""
-
-    help: str
-    kind: Any = str
-    choices: tuple[str, ...] | None = None
-    low: float | None = None
-    high: float | None = None
-    open_low: bool = False
-    check: Callable[[Any], Any] | None = None
-    flag: str | None = None  # the command line's spelling, when not --name-with-dashes
-    short: str | None = None
-    metavar: str | None = None
-    cli: bool = True  # False: Python API only
-
-    def allowed(self) -> str:
-        if self.choices:
-            return "one of " + ", ".join(self.choices)
-        lo = "" if self.low is None else f"{'>' if self.open_low else '>='} {self.low:g}"
-        hi = "" if self.high is None else f"<= {self.high:g}"
-        kind = {float: "a number", int: "a whole number"}.get(self.kind, "a value")
-        return " and ".join(x for x in (f"{kind} {lo}".strip(), hi) if x)
-
-
-def option(default: Any, help: str, **spec: Any) -> Any:
-    """A dataclass field carrying its Spec."""
-    return field(default=default, metadata={"spec": Spec(help, **spec)})
-
-
-def spec_of(f) -> Spec:
-    return f.metadata["spec"]
-
-
-def flag_of(name: str, spec: Spec) -> str:
-    return spec.flag or "--" + name.replace("_", "-")
-
-
-def _number(value: Any, kind: type, name: str, spec: Spec) -> float | int:
-    """`value` as a finite float or an int, within the spec's bounds."""
-    flag = flag_of(name, spec)
-    v: float | int | None = None
-    if isinstance(value, bool):
-        pass
-    elif kind is int:
-        if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
-            v = int(value)
-        elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
-            v = int(value)
-    else:
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            pass
-    if v is None or not math.isfinite(v):
-        raise VmatteError(f"{flag}: {value!r} is not {spec.allowed()}")
-    too_low = spec.low is not None and (v <= spec.low if spec.open_low else v < spec.low)
-    if too_low or (spec.high is not None and v > spec.high):
-        raise VmatteError(f"{flag}: {value!r} is out of range; give {spec.allowed()}")
-    return v
-
-
-def convert_value(name: str, spec: Spec, value: Any) -> Any:
-    """One option's value, typed and checked (None passes for options without a value)."""
-    if value is None:
-        return None
-    flag = flag_of(name, spec)
-    if spec.kind is bool:
-        if isinstance(value, bool):
-            return value
-        text = str(value).strip().lower()
-        if text in ("true", "yes", "on", "1"):
-            return True
-        if text in ("false", "no", "off", "0"):
-            return False
-        raise VmatteError(f"{flag}: {value!r} is not true or false")
-    if spec.kind in (float, int):
-        return _number(value, spec.kind, name, spec)
-    if spec.kind in (str, "path") and not isinstance(value, str):
-        if spec.kind == "path" and hasattr(value, "__fspath__"):
-            value = str(value.__fspath__())
-        else:
-            raise VmatteError(f"{flag}: expected text, got {type(value).__name__} {value!r}; quote it in a preset")
-    if spec.choices is not None:
-        text = str(value)
-        if text not in spec.choices:
-            raise VmatteError(f"{flag}: {value!r} is not {spec.allowed()}")
-        return spec.kind(text) if spec.kind in (int, float) else text
-    if spec.kind == "path" and not str(value).strip():
-        raise VmatteError(f"{flag}: an empty path; give a file name")
-    return spec.check(value) if spec.check else value
-
-
-class Checked:
-    """Base of the option dataclasses: every field is converted and checked on construction."""
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            object.__setattr__(self, f.name, convert_value(f.name, spec_of(f), getattr(self, f.name)))
-
-    @classmethod
-    def names(cls) -> set[str]:
-        return {f.name for f in fields(cls)}
-
-    @classmethod
-    def pick(cls, values: dict[str, Any]):
-        """An instance from the keys of `values` this class owns (the rest are ignored)."""
-        return cls(**{k: v for k, v in values.items() if k in cls.names()})
-
-
 # ---- checks that need more than a type and a range ----
 
 def ratio(value: Any) -> str | float:
     """'auto' or a downsample ratio in (0, 1]."""
     if isinstance(value, str) and value.strip() == "auto":
         return "auto"
-    return _number(value, float, "downsample_ratio", Spec("", float, low=0, high=1, open_low=True))
+    return number(value, float, "downsample_ratio", Spec("", float, low=0, high=1, open_low=True))
 
 
 def background(value: Any) -> str:
@@ -157,7 +44,7 @@ def background(value: Any) -> str:
     s = value.strip()
     if s == "blur" or s.startswith("blur:"):
         if ":" in s:
-            _number(s[5:], float, "background", Spec("", float, low=0, high=500, open_low=True,
+            number(s[5:], float, "background", Spec("", float, low=0, high=500, open_low=True,
                                                      flag="--background blur:SIGMA"))
         return s
     if s == "transparent" or s.lower() in COLOURS or re.fullmatch(r"#?[0-9a-fA-F]{6}", s):
@@ -295,3 +182,41 @@ class LiveOptions(Checked):
     max_frames: int | None = option(None, "stop after this many captured frames", kind=int, low=1)
     quiet: bool = option(False, QUIET, kind=bool, short="-q")
 
+
+
+TENSORRT_TARGETS = ("sm75", "sm80", "sm86", "sm89", "sm120", "sm121")  # TensorRT for RTX's compute capabilities
+
+
+def size(value: str) -> tuple[int, int]:
+    """'WxH' in pixels -> (width, height)."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        value = f"{value[0]}x{value[1]}"
+    m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(value))
+    if not m or not all(16 <= int(v) <= 16384 for v in m.groups()):
+        raise VmatteError(f"--size: {value!r} is not WIDTHxHEIGHT in pixels, each 16 to 16384, e.g. 1920x1080")
+    return int(m.group(1)), int(m.group(2))
+
+
+def targets(value: str) -> tuple[str, ...]:
+    """'sm86,sm89' -> ('sm86', 'sm89'): GPU compute capabilities to build TensorRT engines for."""
+    items = value if isinstance(value, (tuple, list)) else str(value).split(",")
+    names = tuple(dict.fromkeys(str(t).strip().lower() for t in items if str(t).strip()))
+    bad = [t for t in names if t not in TENSORRT_TARGETS]
+    if not names or bad:
+        raise VmatteError(f"--target: {value!r} is not a comma-separated list of {', '.join(TENSORRT_TARGETS)}")
+    return names
+
+
+@dataclass(frozen=True)
+class ExportOptions(Checked):
+    """`vmatte export`: an ONNX graph or a TensorRT engine for one frame size and ratio, made ahead of time
+    (on any machine: TensorRT for RTX builds without a GPU)."""
+
+    format: str = option("tensorrt", "onnx or tensorrt", choices=("onnx", "tensorrt"), cli=False)
+    size: tuple[int, int] | None = option(None, "frame size WIDTHxHEIGHT in pixels", kind=object, check=size,
+                                          metavar="WxH")
+    target: tuple[str, ...] | None = option(None, "GPUs to build for (TensorRT for RTX): comma-separated "
+                                            f"{','.join(TENSORRT_TARGETS)}; default: this machine's GPU",
+                                            kind=object, check=targets, metavar="SM,...")
+    output: str | None = option(None, "the file to write (.onnx, or a TensorRT .plan/.engine)", kind="path",
+                                short="-o", metavar="FILE")

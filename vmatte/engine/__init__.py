@@ -48,6 +48,10 @@ def pick_backend(backend: str, device: torch.device) -> str:
     if backend not in BACKENDS:
         raise VmatteError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
     if backend != "auto":
+        if backend == "tensorrt":  # which library, or how to install one, comes first
+            from .tensorrt import library
+
+            library()
         if backend in ("cuda-graph", "tensorrt") and device.type != "cuda":
             raise VmatteError(f"--backend {backend} needs a CUDA device; use --backend torch or onnxruntime on CPU")
         if backend == "onnxruntime" and device.type != "cpu":

@@ -1,80 +1,147 @@
-"""TensorRT backend: our static ONNX export built into an fp16 engine, state kept in device buffers.
+"""TensorRT engines: our static ONNX export built with TensorRT for RTX (`tensorrt_rtx`) where it is
+installed, else full TensorRT (`tensorrt`); cached by hash; run with device buffers for the state.
 
-NOT VERIFIED ON HARDWARE: no machine this project is tested on can install TensorRT. The export it
-builds from is verified (tests compare it, in ONNX Runtime, with the torch network). Engines are
-cached by GPU name, TensorRT version, shape, ratio and precision.
+What is verified where: parsing our exports and building engines runs in CI, on a machine with no
+GPU (TensorRT for RTX builds ahead of time for a named compute capability). Running an engine
+(`TrtStepper`) is written against both libraries' documented Python APIs and is NOT VERIFIED ON
+HARDWARE: TensorRT for RTX targets GeForce/RTX cards (SM 7.5-12.1), not the H100/H200 this project
+is lent, and full TensorRT cannot be installed on any machine here.
 """
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import torch
 
 from ..errors import VmatteError
 from ..io.atomic import write_atomically
 from ..model import MattingNetwork
-from ..weights import cache_dir
+from ..weights import cache_dir, sha256_of
 from .onnx_export import INPUTS, OUTPUTS, export_onnx, weights_digest
 
-INSTALL_HINT = ("--backend tensorrt needs NVIDIA TensorRT's Python package: pip install tensorrt "
-                "(from NVIDIA's package index; see NVIDIA's TensorRT install guide), or use --backend cuda-graph")
+LIBRARIES = ("tensorrt_rtx", "tensorrt")  # preferred first
+INSTALL_HINT = ("--backend tensorrt needs TensorRT: pip install 'vmatte[tensorrt-rtx]' for GeForce/RTX cards, or "
+                "pip install 'vmatte[tensorrt]' for other NVIDIA GPUs (add -cu12 for a CUDA 12 torch); "
+                "or use --backend cuda-graph")
 
 
-def _trt():
-    try:
-        import tensorrt as trt
-    except ImportError:
-        raise VmatteError(INSTALL_HINT) from None
-    return trt
+@dataclass(frozen=True)
+class Library:
+    """The TensorRT flavour in use: its module, import name and version."""
+
+    trt: ModuleType
+    name: str
+    version: str
+
+    @property
+    def rtx(self) -> bool:
+        return self.name == "tensorrt_rtx"
+
+    def describe(self) -> str:
+        return f"{'TensorRT for RTX' if self.rtx else 'TensorRT'} {self.version} ({self.name})"
 
 
-def engine_path(model: MattingNetwork, ratio: float, shape: tuple[int, ...], fp16: bool) -> Path:
-    """Where the engine for this GPU, TensorRT version, weights, shape, ratio and precision is cached."""
-    trt = _trt()
-    gpu = torch.cuda.get_device_name().replace(" ", "_")
+def library() -> Library:
+    """tensorrt_rtx when importable, else tensorrt; one line saying how to install either when neither is."""
+    import importlib
+
+    for name in LIBRARIES:
+        try:
+            trt = importlib.import_module(name)
+        except ImportError:
+            continue
+        return Library(trt, name, trt.__version__)
+    raise VmatteError(INSTALL_HINT)
+
+
+def current_target() -> str:
+    """This machine's GPU as a target name (sm86, sm120, ...)."""
+    major, minor = torch.cuda.get_device_capability()
+    return f"sm{major}{minor}"
+
+
+def engine_key(lib: Library, model: MattingNetwork, ratio: float, shape: tuple[int, ...], precision: str,
+               targets: tuple[str, ...]) -> str:
+    """Everything an engine depends on: library and version, targets, shape, ratio, precision and weights."""
     b, _, h, w = shape
-    key = (f"rvm-{model.variant}-{weights_digest(model)}-{b}x{h}x{w}-r{ratio:.6f}-"
-           f"{'fp16' if fp16 else 'fp32'}-trt{trt.__version__}-{gpu}")
-    return cache_dir() / "engines" / f"{key}.plan"
+    return (f"rvm-{model.variant}-{weights_digest(model)}-{b}x{h}x{w}-r{ratio:.6f}-{precision}-"
+            f"{lib.name}{lib.version}-{'+'.join(sorted(targets))}")
 
 
-def build_engine(onnx_path: Path, plan: Path, fp16: bool = True, workspace_gb: float = 2.0) -> Path:
-    """Parse the ONNX export and serialise an engine to `plan` (temporary name, then renamed)."""
-    trt = _trt()
-    logger = trt.Logger(trt.Logger.WARNING)
+def build_engine(lib: Library, onnx_path: Path, plan: Path, targets: tuple[str, ...]) -> Path:
+    """Parse the ONNX export into a strongly typed network (its precision is the graph's) and serialise
+    an engine to `plan` (temporary name, then renamed), with a .sha256 beside it. TensorRT for RTX
+    builds for `targets` (compute capabilities; no GPU needed); full TensorRT for the GPU present."""
+    trt = lib.trt
+    logger = trt.Logger(trt.Logger.ERROR)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)  # explicit batch is the only mode in TensorRT 10
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(onnx_path.read_bytes()):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise VmatteError(f"TensorRT could not parse {onnx_path.name}: {errors}")
+        raise VmatteError(f"{lib.describe()} could not parse {onnx_path.name}: {errors}")
     config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
-    if fp16:
-        config.set_flag(trt.BuilderFlag.FP16)
+    if lib.rtx:
+        config.num_compute_capabilities = len(targets)
+        for i, t in enumerate(targets):
+            config.set_compute_capability(getattr(trt.ComputeCapability, t.upper()), i)
+    elif targets != (current_target(),):
+        raise VmatteError(f"full TensorRT builds for the GPU it runs on ({current_target()}), not {','.join(targets)}; "
+                          "install TensorRT for RTX to build for other cards")
     blob = builder.build_serialized_network(network, config)
     if blob is None:
-        raise VmatteError("TensorRT failed to build the engine; see its log above, or use --backend cuda-graph")
+        raise VmatteError(f"{lib.describe()} failed to build the engine; use --backend cuda-graph")
     write_atomically(plan, lambda p: p.write_bytes(bytes(blob)))
+    write_atomically(plan.with_suffix(".sha256"), lambda p: p.write_text(sha256_of(plan) + "\n"))
     return plan
 
 
-class TrtStepper:
-    """Runs the engine with torch-allocated device buffers; the state outputs are copied to the inputs."""
+def cached_engine(model: MattingNetwork, ratio: float, shape: tuple[int, ...], precision: str,
+                  targets: tuple[str, ...] | None = None) -> Path:
+    """The engine for these settings from $VMATTE_HOME/engines, built if it is missing or fails its
+    sha256 check (a tampered or half-written engine is rebuilt, never loaded). targets None: this GPU."""
+    lib = library()
+    targets = targets or (current_target(),)
+    plan = cache_dir() / "engines" / f"{engine_key(lib, model, ratio, shape, precision, targets)}.plan"
+    side = plan.with_suffix(".sha256")
+    if plan.is_file() and side.is_file() and side.read_text().strip() == sha256_of(plan):
+        return plan
+    return build_engine(lib, export_onnx(model, ratio, shape, precision=precision), plan, targets)
 
-    def __init__(self, model: MattingNetwork, ratio: float, shape: tuple[int, ...], fp16: bool = True) -> None:
-        trt = _trt()
-        plan = engine_path(model, ratio, shape, fp16)
-        if not plan.exists():
-            build_engine(export_onnx(model, ratio, shape), plan, fp16)
+
+class TrtStepper:
+    """Runs the engine with torch-allocated device buffers; the state outputs are copied to the inputs.
+    TensorRT for RTX: its runtime cache (the kernels it compiles just in time) is kept beside the engine,
+    and the whole step is captured as a CUDA graph by the library. NOT VERIFIED ON HARDWARE."""
+
+    def __init__(self, model: MattingNetwork, ratio: float, shape: tuple[int, ...]) -> None:
+        lib = library()
+        precision = "fp16" if next(model.parameters()).dtype == torch.float16 else "fp32"
+        plan = cached_engine(model, ratio, shape, precision)
+        print(f"vmatte: tensorrt backend: {lib.describe()}, engine {plan.name}", file=sys.stderr)
+        trt = lib.trt
         self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = self.runtime.deserialize_cuda_engine(plan.read_bytes())
-        self.context = self.engine.create_execution_context()
-        dev = torch.device("cuda")
+        if self.engine is None:
+            raise VmatteError(f"{plan} does not load on this GPU ({current_target()}); delete it to rebuild")
+        self.cache_path, self.runtime_cache = plan.with_suffix(".runtime-cache"), None
+        if lib.rtx:  # just-in-time kernels, kept between runs; whole-step CUDA graphs
+            config = self.engine.create_runtime_config()
+            self.runtime_cache = config.create_runtime_cache()
+            if self.cache_path.is_file():
+                self.runtime_cache.deserialize(self.cache_path.read_bytes())
+            config.set_runtime_cache(self.runtime_cache)
+            config.cuda_graph_strategy = trt.CudaGraphStrategy.WHOLE_GRAPH_CAPTURE
+            self.context = self.engine.create_execution_context(config)
+        else:
+            self.context = self.engine.create_execution_context()
         self.buffers: dict[str, torch.Tensor] = {}
         for name in INPUTS + OUTPUTS:
-            dims = tuple(self.engine.get_tensor_shape(name))
-            self.buffers[name] = torch.zeros(dims, device=dev, dtype=torch.float32)
+            dtype = torch.float16 if self.engine.get_tensor_dtype(name) == trt.DataType.HALF else torch.float32
+            self.buffers[name] = torch.zeros(tuple(self.engine.get_tensor_shape(name)), device="cuda", dtype=dtype)
             self.context.set_tensor_address(name, self.buffers[name].data_ptr())
         self.stream = torch.cuda.Stream()
         self.reset()
@@ -96,3 +163,12 @@ class TrtStepper:
 
     def settle(self, src: torch.Tensor) -> None:
         self(src)  # the full engine: a second, states-only engine is not worth its build time
+
+    def __del__(self) -> None:
+        """Keep TensorRT for RTX's just-in-time kernels for the next run (a cache: a failure only costs time)."""
+        if getattr(self, "runtime_cache", None) is not None:
+            try:
+                data = bytes(self.runtime_cache.serialize())
+                write_atomically(self.cache_path, lambda p: p.write_bytes(data))
+            except Exception:
+                pass
