@@ -12,4 +12,4 @@ export VMATTE_HOME=.gpu-cache PYTHONPATH=.:/tmp/site
   | tee "$OUT/machine.txt"
 timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_engine.py -k "cuda or round_trip" 2>&1 \
   | tail -15 | tee "$OUT/pytest-cuda.log"
-python3 benchmarks/gpu.py --out "$OUT" --budget "${BUDGET:-330}" 2>&1 | tee "$OUT/gpu.log"
+python3 benchmarks/gpu.py --out "$OUT" --budget "${BUDGET:-330}" ${ONLY:+--only "$ONLY"} ${TAG:+--tag "$TAG"} 2>&1 | tee "$OUT/gpu.log"
