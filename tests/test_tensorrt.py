@@ -11,6 +11,7 @@ import pytest
 import vmatte
 from clitools import assert_clean_failure
 from clitools import vmatte as run
+from vmatte.cache import sha256_of, sidecar
 from vmatte.engine import tensorrt as trt_engine
 
 trt = pytest.importorskip("tensorrt_rtx", reason="TensorRT for RTX is not installed (pip install "
@@ -22,7 +23,7 @@ def home(tmp_path_factory):
     """A private cache for engines, with the registry's weights linked in."""
     import os
 
-    from vmatte.weights import cache_dir
+    from vmatte.cache import cache_dir
 
     h = tmp_path_factory.mktemp("home")
     (h / "weights").symlink_to(cache_dir() / "weights")
@@ -61,7 +62,7 @@ def test_static_export_parses_and_builds_for_rtx_targets(home, network, w, h, ra
     assert parser.num_errors == 0
     plan = trt_engine.cached_engine(net, ratio, (1, 3, h, w), precision, ("sm86", "sm89", "sm120"))
     assert plan.stat().st_size > 1_000_000
-    assert plan.with_suffix(".sha256").read_text().strip() == trt_engine.sha256_of(plan)
+    assert sidecar(plan).read_text().strip() == sha256_of(plan)
     assert f"{precision}-tensorrt_rtx{trt.__version__}-sm120+sm86+sm89" in plan.name
     assert not [p.name for p in plan.parent.iterdir() if p.name.startswith(".")]  # nothing half-written left
 
@@ -89,7 +90,7 @@ def test_export_command_writes_engine_atomically_and_caches_it(home, tmp_path, m
     key[0].write_bytes(bytes(data))
     again = trt_engine.cached_engine(net, 0.5, (1, 3, 360, 640), "fp16", ("sm86", "sm89", "sm120"))
     assert again == key[0] and again.read_bytes() != bytes(data)  # rebuilt (builds differ in a few header bytes)
-    assert again.with_suffix(".sha256").read_text().strip() == trt_engine.sha256_of(again)
+    assert sidecar(again).read_text().strip() == sha256_of(again)
 
 
 def test_export_onnx_command(home, tmp_path):

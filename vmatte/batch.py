@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import VmatteError
-from .io.atomic import temp_path_for
+from .io.atomic import guard_paths, temp_path_for
 from .io.encoding import encoding_for
+from .io.frames import check_size, frames_in_flight
 from .io.images import is_pattern
 from .io.sinks import is_image_target, open_sink
 from .io.sources import open_source
@@ -64,6 +65,13 @@ def _check_target(role: str, target: str, out: OutputOptions) -> None:
     encoding_for(target, LAYOUT[role], prores_encoder=out.prores_encoder, crf=out.crf)
 
 
+def _folder_names(videos: list[Path]) -> dict[Path, str]:
+    """Output names for a folder's videos: the stem, or the whole name where stems collide (a.mp4 and
+    a.mkv become a.mp4.mov and a.mkv.mov, never one output for two inputs)."""
+    stems = [v.stem for v in videos]
+    return {v: v.name if stems.count(v.stem) > 1 else v.stem for v in videos}
+
+
 def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
     """Matte a video file or URL, an image sequence, or a folder of videos into the requested outputs.
 
@@ -83,6 +91,7 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
             _check_target(role, "x" + DEFAULT_EXT[role], out)
     if out.report is not None:
         temp_path_for(Path(out.report)).unlink()  # fails now, not after the whole clip, if it cannot be written
+    backdrop = matting.background if matting.background and Path(matting.background).is_file() else None
     if ("composite" in targets or out.report is not None) and matting.background is None:
         matting = MattingOptions.pick({**vars(matting), "background": "green"})
     if matting.background == "transparent":
@@ -93,15 +102,19 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
             raise VmatteError("--report takes one clip, not a folder")
         if folders != set(targets):
             raise VmatteError("with an input folder, outputs must be folders (end the path with /)")
+        guard_paths([backdrop], {f"--{r}": Path(p) / f"x{DEFAULT_EXT[r]}" for r, p in targets.items()}, src_dir)
         return _convert_folder(src_dir, {r: Path(p) for r, p in targets.items()}, matting, out)
-    with open_source(input, fps=out.fps) as source:
-        stem = Path(str(input).split("?")[0].rstrip("/")).stem or "clip"
-        if src_dir is not None and not src_dir.is_file():
-            stem = src_dir.name.replace("%", "_")
-        paths = {r: Path(p) for r, p in targets.items()}
+    stem = Path(str(input).split("?")[0].rstrip("/")).stem or "clip"
+    if src_dir is not None and not src_dir.is_file():
+        stem = src_dir.name.replace("%", "_")
+    paths = {r: Path(p) / f"{stem}{DEFAULT_EXT[r]}" if r in folders else Path(p) for r, p in targets.items()}
+    report = {"--report": out.report} if out.report else {}
+    guard_paths([input, backdrop], {**{f"--{r}": p for r, p in paths.items()}, **report},
+                src_dir if src_dir is not None and src_dir.is_dir() else None)
+    with open_source(input, fps=out.fps, stream=out.stream) as source:
+        check_size(source.info, out.max_pixels)
         for r in folders:  # one clip into a folder: named after the clip
-            _make_folder(paths[r])
-            paths[r] = paths[r] / f"{stem}{DEFAULT_EXT[r]}"
+            _make_folder(paths[r].parent)
         return _convert_one(source, paths, _load(matting), matting, out)
 
 
@@ -140,9 +153,10 @@ def _convert_one(source, targets: dict[str, Path], model, matting: MattingOption
                              bit_depth=out.bit_depth, audio=out.audio)
             outputs.append(Output(role, sink))
             undo.callback(sink.abort)
-        summary = run(source.frames(), shots, outputs, bg, EdgeControls(matting.matte_choke, matting.feather,
-                                                                          matting.despill),
-                      info.expected_frames(), out.progress and not out.quiet, observers=(quality,) if quality else ())
+        edges = EdgeControls(matting.matte_choke, matting.feather, matting.despill)
+        depth = frames_in_flight(info.width, info.height, 32, 4)  # 32 bytes a pixel: a float Matte on the CPU
+        summary = run(source.frames(), shots, outputs, bg, edges, info.expected_frames(),
+                      out.progress and not out.quiet, depth, observers=(quality,) if quality else ())
         for o in outputs:
             o.sink.close()
         undo.pop_all()
@@ -158,10 +172,12 @@ def _convert_folder(folder: Path, targets: dict[str, Path], matting: MattingOpti
         _make_folder(target)
     model = _load(matting)
     result = BatchSummary()
-    for video in sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTS and p.is_file()):
+    videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTS and p.is_file())
+    names = _folder_names(videos)
+    for video in videos:
         finals = {}
         for role, target in targets.items():
-            final = target / f"{video.stem}{DEFAULT_EXT[role]}"
+            final = target / f"{names[video]}{DEFAULT_EXT[role]}"
             if final.resolve().parent != target.resolve():
                 result.failed[str(video)] = f"output name for {video.name} would leave {target}"
                 break
@@ -173,6 +189,7 @@ def _convert_folder(folder: Path, targets: dict[str, Path], matting: MattingOpti
             todo = {r: f for r, f in finals.items() if not f.exists()}
             try:
                 with open_source(video) as source:
+                    check_size(source.info, out.max_pixels)
                     result.done[str(video)] = _convert_one(source, todo, model, matting, out)
             except VmatteError as e:
                 result.failed[str(video)] = str(e)

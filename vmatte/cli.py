@@ -5,12 +5,15 @@ Every error, from argparse, a preset or the run, prints as one line `vmatte: err
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import signal
 import sys
+import time
 from dataclasses import fields
 from typing import Any
 
-from .errors import VmatteError
+from .errors import VmatteError, log
 from .export import MATTING as EXPORT_MATTING
 from .options import ExportOptions, LiveOptions, MattingOptions, OutputOptions
 from .optionspec import convert_value, flag_of, spec_of
@@ -70,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add(e, ExportOptions)
     _add(e, MattingOptions, only=EXPORT_MATTING)
 
+    k = sub.add_parser("cache", help="list or clear the cache (weights, exports, engines) in $VMATTE_HOME")
+    k.add_argument("action", choices=("list", "clear"))
+    k.add_argument("--all", action="store_true", help="with clear: the converted weights too (pulled again on use)")
+
     m = sub.add_parser("models", help="list, fetch or locate model weights")
     m.add_argument("action", choices=("list", "pull", "path"))
     m.add_argument("name", nargs="?", default="rvm-mobilenetv3")
@@ -111,6 +118,8 @@ def options(args: argparse.Namespace, classes: tuple[type, ...]) -> dict[str, An
     values = {**(_preset(args.config, classes) if args.config else {}), **given}
     for cls in classes:
         cls.pick(values)  # every value checked now, before anything is opened or loaded
+    verbosity = logging.ERROR if values.get("quiet") else logging.INFO if values.get("verbose") else logging.WARNING
+    log.setLevel(verbosity)
     return values
 
 
@@ -152,7 +161,10 @@ def _live(a: argparse.Namespace) -> int:
     values = options(a, (LiveOptions, MattingOptions))
     from .live import live
 
-    live(**values)
+    stats = live(**values)
+    if stats.interrupted:  # the recording is kept; the exit status says how the session ended
+        print("vmatte: interrupted; the session's output was closed and kept", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -175,7 +187,22 @@ def _models(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"convert": _convert, "report": _convert, "live": _live, "export": _export, "models": _models}
+def _cache(a: argparse.Namespace) -> int:
+    from . import cache
+
+    if a.action == "clear":
+        freed = cache.clear(everything=a.all)
+        print(f"freed {freed / 1e6:.1f} MB in {cache.cache_dir()}")
+        return 0
+    rows = cache.entries()
+    for kind, path, size, used in rows:
+        print(f"{kind:8} {size / 1e6:9.1f} MB  {time.strftime('%Y-%m-%d %H:%M', time.localtime(used))}  {path.name}")
+    print(f"{sum(r[2] for r in rows) / 1e6:.1f} MB in {cache.cache_dir()}")
+    return 0
+
+
+COMMANDS = {"convert": _convert, "report": _convert, "live": _live, "export": _export, "models": _models,
+            "cache": _cache}
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -184,6 +211,11 @@ def _terminate(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
+    if not log.handlers:  # warnings and details as `vmatte: ...` lines on stderr
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("vmatte: %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
@@ -193,6 +225,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("vmatte: interrupted; no partial output was kept", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug, not bad input: still one line; VMATTE_DEBUG=1 shows the traceback
+        if os.environ.get("VMATTE_DEBUG"):
+            raise
+        print(f"vmatte: error: internal error ({type(e).__name__}: {e}); outputs were removed. Please report "
+              "it, with the traceback that VMATTE_DEBUG=1 shows", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

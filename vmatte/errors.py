@@ -1,4 +1,12 @@
-"""The one exception type users see: its message is a single line that says what to do."""
+"""The one exception type users see, and where warnings go.
+
+A VmatteError's message is a single line that says what to do; the CLI prints it as
+`vmatte: error: ...` and exits 2. Warnings (a rebuilt timestamp, a choice made for the user) go to the
+`vmatte` logger: the CLI prints them as `vmatte: ...` lines, -q silences them, -v adds details.
+"""
+import logging
+
+log = logging.getLogger("vmatte")
 
 
 class VmatteError(Exception):

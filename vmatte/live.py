@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from .errors import VmatteError
-from .io.atomic import temp_path_for, write_atomically
+from .io.atomic import guard_paths, temp_path_for, write_atomically
+from .io.frames import check_size
 from .io.sinks import Sink, VirtualCameraSink, open_sink
 from .io.sources import open_source
-from .options import LiveOptions, MattingOptions
+from .options import LiveOptions, MattingOptions, is_url
 from .stats import LiveStats, percentiles
 from .threads import END, JitterBuffer, Worker, offer
 
@@ -40,9 +41,14 @@ def live(source: str = "0", sink: str = "virtual", **options: Any) -> LiveStats:
     opts = LiveOptions.pick({**options, "source": source, "sink": sink})
     if opts.stats_json is not None:
         temp_path_for(Path(opts.stats_json)).unlink()  # fail now if it cannot be written
+    files = {} if opts.sink in ("virtual", "preview") or ":" in opts.sink.split("/")[0] else {"--sink": opts.sink}
+    backdrop = matting.background if matting.background and Path(matting.background).is_file() else None
+    guard_paths([None if is_url(opts.source) else opts.source, backdrop],
+                {**files, **({"--stats-json": opts.stats_json} if opts.stats_json else {})})
     src = open_source(opts.source, fps=opts.fps, width=opts.width, height=opts.height, realtime=opts.realtime,
-                      camera=True)
+                      camera=True, stream=opts.stream)
     try:
+        check_size(src.info, opts.max_pixels)
         transparent = matting.background == "transparent"
         out = open_sink(opts.sink, "rgba" if transparent else "rgb", src.info, live=True)
         try:
@@ -180,7 +186,7 @@ class _Session:
                         print(self.stats.status(now - start, self.latencies), file=sys.stderr)
                         next_status = now + STATUS_EVERY
         except KeyboardInterrupt:
-            pass  # Ctrl-C is how a live session ends: finish below as usual
+            self.stats.interrupted = True  # Ctrl-C is how a live session ends: finish below as usual
         finally:
             stop.set()
             grabber.join(timeout=5)

@@ -105,7 +105,10 @@ def source(value: Any) -> str:
 
 
 FPS = dict(kind=float, low=0, high=1000, open_low=True)
-QUIET = "print nothing but errors"
+STREAM = dict(kind=int, low=0, metavar="N")
+MAX_PIXELS = dict(kind=int, low=1, metavar="N")
+MAX_PIXELS_HELP = "refuse frames larger than this many pixels (default 40000000: 8K UHD fits), saying the memory needed"
+QUIET, VERBOSE = "print nothing but errors", "also print details (fallbacks, choices made)"
 
 
 @dataclass(frozen=True)
@@ -159,10 +162,14 @@ class OutputOptions(Checked):
     bit_depth: int = option(8, "PNG sequence depth", kind=int, choices=("8", "16"))
     audio: bool = option(True, "drop the audio", kind=bool, flag="--no-audio")
     fps: float | None = option(None, "frame rate of an image-sequence input (default 25)", **FPS)
+    stream: int | None = option(None, "the video stream to matte, numbered as ffprobe does (default: the main one)",
+                                **STREAM)
+    max_pixels: int = option(40_000_000, MAX_PIXELS_HELP, **MAX_PIXELS)
     warmup: int = option(15, "frames each shot's state is settled on before its first output frame (0: off)",
                          kind=int, low=0, high=300)
     progress: bool = option(True, "no progress bar", kind=bool, flag="--no-progress")
     quiet: bool = option(False, QUIET, kind=bool, short="-q")
+    verbose: bool = option(False, VERBOSE, kind=bool, short="-v")
 
 
 @dataclass(frozen=True)
@@ -176,11 +183,14 @@ class LiveOptions(Checked):
     width: int | None = option(None, "camera width to ask for, pixels", kind=int, low=16, high=16384)
     height: int | None = option(None, "camera height to ask for, pixels", kind=int, low=16, high=16384)
     fps: float | None = option(None, "camera frame rate to ask for", **FPS)
+    stream: int | None = option(None, "for a file or URL: the video stream, numbered as ffprobe does", **STREAM)
+    max_pixels: int = option(40_000_000, MAX_PIXELS_HELP, **MAX_PIXELS)
     mirror: bool = option(False, "flip left-right, like a mirror", kind=bool)
     stats_json: str | None = option(None, "write frames in/out/dropped, fps and latency percentiles here at the "
                                     "end", kind="path", metavar="PATH")
     max_frames: int | None = option(None, "stop after this many captured frames", kind=int, low=1)
     quiet: bool = option(False, QUIET, kind=bool, short="-q")
+    verbose: bool = option(False, VERBOSE, kind=bool, short="-v")
 
 
 

@@ -47,7 +47,8 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
         depth: int = 4, observers: tuple = ()) -> Summary:
     """Matte every frame into every output. Never drops a frame. Sinks are closed by the caller.
 
-    Four stages on four threads, joined by queues of `depth` frames: decode, the network (this
+    Four stages on four threads, joined by queues of `depth` frames (fewer for very large frames, see
+    io.frames.frames_in_flight): decode, the network (this
     thread), compositing and conversion to the sinks' pixels, and encode. observers get
     observe(frame, matte, new_shot, background) for every frame, in order (the quality report).
     """

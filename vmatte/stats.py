@@ -28,7 +28,7 @@ class LiveStats:
     """frames_in captured, frames_out handed to the sink, frames_dropped, fps out; latency_ms from capture
     to the hand-off to the sink, sink_ms the sink's own time per frame (its encode or copy), both in ms.
     stage_ms_p50 splits the latency: the wait in the buffer, the network step, compositing and download,
-    and the wait for the sink thread."""
+    and the wait for the sink thread. interrupted: ended by Ctrl-C or SIGTERM."""
 
     frames_in: int = 0
     frames_out: int = 0
@@ -37,6 +37,7 @@ class LiveStats:
     latency_ms: dict[str, float] = field(default_factory=lambda: percentiles([]))
     sink_ms: dict[str, float] = field(default_factory=lambda: percentiles([]))
     stage_ms_p50: dict[str, float] = field(default_factory=dict)
+    interrupted: bool = False  # ended by Ctrl-C or SIGTERM rather than by the source or max_frames
 
     def status(self, elapsed: float, latencies: list[float]) -> str:
         """The status line: frames, fps over `elapsed` seconds, drops, recent latency."""

@@ -5,7 +5,6 @@ Sources, in order: a path the user gives (.pth, .safetensors or RVM .onnx); the 
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from .cache import cache_dir, sha256_of
 from .errors import VmatteError
 from .io.atomic import write_atomically
 from .model import MattingNetwork
@@ -65,23 +65,10 @@ def entry(name: str) -> ModelEntry:
     return reg[name]
 
 
-def cache_dir() -> Path:
-    """$VMATTE_HOME, or ~/.cache/vmatte."""
-    return Path(os.environ.get("VMATTE_HOME") or Path.home() / ".cache" / "vmatte")
-
-
 def cached_paths(name: str) -> tuple[Path, Path]:
     """(converted .safetensors, original .onnx) cache paths for a registry model."""
     d = cache_dir() / "weights"
     return d / f"{name}.safetensors", d / f"{name}.onnx"
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fetch_source(e: ModelEntry, dest: Path) -> None:
@@ -138,8 +125,12 @@ def pull(name: str = DEFAULT_MODEL, force: bool = False) -> Path:
 
 
 def _cache_ok(st: Path) -> bool:
+    """The converted weights and their .sha256 agree (a folder in either place is named in one line)."""
     side = st.with_suffix(".sha256")
-    return side.exists() and side.read_text().strip() == sha256_of(st)
+    for p in (st, side):
+        if p.is_dir():
+            raise VmatteError(f"{p} is a folder where vmatte keeps its converted weights; remove it")
+    return st.is_file() and side.is_file() and side.read_text().strip() == sha256_of(st)
 
 
 def reference_onnx(name: str = DEFAULT_MODEL) -> Path:

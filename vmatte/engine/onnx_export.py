@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..cache import cache_dir, cached
 from ..errors import VmatteError
 from ..io.atomic import write_atomically
 from ..model import MattingNetwork
-from ..weights import LoadedModel, cache_dir
+from ..weights import LoadedModel
 
 INPUTS = ["src", "r1i", "r2i", "r3i", "r4i"]
 OUTPUTS = ["fgr", "pha", "r1o", "r2o", "r3o", "r4o"]
@@ -61,9 +62,8 @@ def export_onnx(model: MattingNetwork, ratio: float, shape: tuple[int, ...], pat
     if path is None:
         suffix = "" if precision == "fp32" else f"-{precision}"
         key = f"rvm-{model.variant}-{weights_digest(model)}-{b}x{h}x{w}-r{ratio:.6f}-op{opset}{suffix}"
-        path = cache_dir() / "engines" / f"{key}.onnx"
-        if path.exists():
-            return path
+        return cached(cache_dir() / "engines" / f"{key}.onnx",
+                      lambda tmp: export_onnx(model, ratio, shape, tmp, opset, precision))
     path = Path(path)
     dtype = {"fp32": torch.float32, "fp16": torch.float16}[precision]
     cpu = _cpu_copy(model).to(dtype)
@@ -88,16 +88,18 @@ def export_onnx(model: MattingNetwork, ratio: float, shape: tuple[int, ...], pat
 
 
 def states_only_graph(path: Path) -> Path:
-    """The graph of an RVM export pruned to its state outputs r1o..r4o (cached beside the engines)."""
+    """The graph of an RVM export pruned to its state outputs r1o..r4o (cached beside the engines, keyed by
+    the export's own sha256)."""
     import onnx
     import onnx.utils
 
-    out = cache_dir() / "engines" / f"{path.stem}-{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:8]}" \
-        f"-{path.stat().st_mtime_ns}-state.onnx"
-    if not out.exists():
+    from ..cache import sha256_of
+
+    def extract(tmp: Path) -> None:
         inputs = [i.name for i in onnx.load(str(path), load_external_data=False).graph.input]
-        write_atomically(out, lambda tmp: onnx.utils.extract_model(str(path), str(tmp), inputs, OUTPUTS[2:]))
-    return out
+        onnx.utils.extract_model(str(path), str(tmp), inputs, OUTPUTS[2:])
+
+    return cached(cache_dir() / "engines" / f"{path.stem}-{sha256_of(path)[:16]}-state.onnx", extract)
 
 
 class OrtStepper:

@@ -16,10 +16,10 @@ from types import ModuleType
 
 import torch
 
+from ..cache import cache_dir, cached
 from ..errors import VmatteError
 from ..io.atomic import write_atomically
 from ..model import MattingNetwork
-from ..weights import cache_dir, sha256_of
 from .onnx_export import INPUTS, OUTPUTS, export_onnx, weights_digest
 
 LIBRARIES = ("tensorrt_rtx", "tensorrt")  # preferred first
@@ -73,8 +73,8 @@ def engine_key(lib: Library, model: MattingNetwork, ratio: float, shape: tuple[i
 
 def build_engine(lib: Library, onnx_path: Path, plan: Path, targets: tuple[str, ...]) -> Path:
     """Parse the ONNX export into a strongly typed network (its precision is the graph's) and serialise
-    an engine to `plan` (temporary name, then renamed), with a .sha256 beside it. TensorRT for RTX
-    builds for `targets` (compute capabilities; no GPU needed); full TensorRT for the GPU present."""
+    an engine to `plan`. TensorRT for RTX builds for `targets` (compute capabilities; no GPU needed);
+    full TensorRT for the GPU present."""
     trt = lib.trt
     logger = trt.Logger(trt.Logger.ERROR)
     builder = trt.Builder(logger)
@@ -94,22 +94,20 @@ def build_engine(lib: Library, onnx_path: Path, plan: Path, targets: tuple[str, 
     blob = builder.build_serialized_network(network, config)
     if blob is None:
         raise VmatteError(f"{lib.describe()} failed to build the engine; use --backend cuda-graph")
-    write_atomically(plan, lambda p: p.write_bytes(bytes(blob)))
-    write_atomically(plan.with_suffix(".sha256"), lambda p: p.write_text(sha256_of(plan) + "\n"))
+    plan.write_bytes(bytes(blob))
     return plan
 
 
 def cached_engine(model: MattingNetwork, ratio: float, shape: tuple[int, ...], precision: str,
                   targets: tuple[str, ...] | None = None) -> Path:
     """The engine for these settings from $VMATTE_HOME/engines, built if it is missing or fails its
-    sha256 check (a tampered or half-written engine is rebuilt, never loaded). targets None: this GPU."""
+    sha256 check (a tampered or half-written engine is rebuilt, never loaded). targets None: this GPU.
+    Engines count towards the cache's size bound (vmatte.cache)."""
     lib = library()
     targets = targets or (current_target(),)
     plan = cache_dir() / "engines" / f"{engine_key(lib, model, ratio, shape, precision, targets)}.plan"
-    side = plan.with_suffix(".sha256")
-    if plan.is_file() and side.is_file() and side.read_text().strip() == sha256_of(plan):
-        return plan
-    return build_engine(lib, export_onnx(model, ratio, shape, precision=precision), plan, targets)
+    return cached(plan, lambda tmp: build_engine(lib, export_onnx(model, ratio, shape, precision=precision), tmp,
+                                                 targets))
 
 
 class TrtStepper:

@@ -12,6 +12,8 @@ from fractions import Fraction
 
 import av
 
+from ..errors import log
+
 # Audio codecs each container takes as they are; anything else is transcoded (to AUDIO_TRANSCODE).
 AUDIO_COPY = {
     "mov": {"aac", "alac", "mp3", "ac3", "pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_f32le"},
@@ -77,6 +79,8 @@ class AudioPump:
         a = track.stream.codec_context
         self.track, self.out = track, out
         self.queue = track.subscribe()
+        self.last: int | None = None  # the last written packet's start, time-base units
+        self.dropped = 0
         allowed = AUDIO_COPY[fmt]
         self.copy = allowed is None or a.name in allowed
         if self.copy:
@@ -91,13 +95,22 @@ class AudioPump:
         self.decoder.sample_rate, self.decoder.layout, self.decoder.format = a.sample_rate, a.layout, a.format
 
     def pump_until(self, t: float) -> None:
-        """Write the packets demuxed so far that start before `t` seconds (output time)."""
+        """Write the packets demuxed so far that start before `t` seconds (output time). A packet whose
+        time goes back (joined recordings) is dropped, with a warning: a muxer refuses it."""
         q, tb = self.queue, self.track.time_base
         while q and q[0] is not _END:
             data, pts, dts, *_ = q[0]
-            if float(((pts if pts is not None else dts) - self.track.shift) * tb) > t:
+            start = (dts if dts is not None else pts) - self.track.shift
+            if float(start * tb) > t:
                 return
-            self._write(self.track.packet(q.popleft()))
+            q.popleft()
+            if self.last is not None and start <= self.last:
+                if not self.dropped:
+                    log.warning("the audio's timestamps go back; audio from there on is dropped where it overlaps")
+                self.dropped += 1
+                continue
+            self.last = start
+            self._write(self.track.packet((data, pts, dts, *_)))
 
     def _write(self, p: av.Packet) -> None:
         if self.copy:

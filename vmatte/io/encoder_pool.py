@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import VmatteError
 from .encoding import Encoding, configure, to_frame
-from .frames import SourceInfo
+from .frames import SourceInfo, frames_in_flight
 
 ENCODE_WORKERS: int | None = None  # the pool's size when a writer is not given one; None: default_workers()
 
@@ -48,7 +48,7 @@ class EncoderPool:
         self.threads = ThreadPoolExecutor(workers, thread_name_prefix="vmatte-encode", initializer=_yield_cpu)
         self.local = threading.local()
         self.inflight: deque[Future] = deque()
-        self.window = workers + 2
+        self.window = frames_in_flight(info.width, info.height, 8, workers + 2)  # 16-bit RGBA arrays
 
     def _encoder(self) -> av.VideoCodecContext:
         ctx = getattr(self.local, "ctx", None)

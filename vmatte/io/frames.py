@@ -9,8 +9,15 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from ..errors import VmatteError
+
 if TYPE_CHECKING:
     from .audio import AudioTrack
+
+
+# Peak bytes per pixel of one frame going through the pipeline on CPU (float copies of the picture, the
+# foreground and alpha, compositing, 16-bit output), measured: see check_size.
+MATTE_BYTES_PER_PIXEL = 120
 
 
 @dataclass
@@ -50,6 +57,25 @@ class SourceInfo:
         if self.frames:
             return self.frames
         return round(self.duration * float(self.fps)) if self.duration else None
+
+
+IN_FLIGHT_BYTES = 2_000_000_000  # what frames queued between stages may hold, about; the queues shrink to fit
+
+
+def frames_in_flight(width: int, height: int, bytes_per_pixel: int, most: int) -> int:
+    """How many frames of width x height pixels a queue or pool may hold: `most`, or fewer for very large
+    frames, so memory stays bounded (at least 1)."""
+    return max(1, min(most, IN_FLIGHT_BYTES // max(1, width * height * bytes_per_pixel)))
+
+
+def check_size(info: SourceInfo, max_pixels: int) -> None:
+    """Refuse frames above `max_pixels`, saying roughly what they would need."""
+    pixels = info.width * info.height
+    if pixels > max_pixels:
+        need = pixels * MATTE_BYTES_PER_PIXEL / 1e9 + 1
+        raise VmatteError(f"{info.name} is {info.width}x{info.height} ({pixels / 1e6:.1f} MP), above --max-pixels "
+                          f"{max_pixels}; matting it needs about {need:.0f} GB of memory. Pass --max-pixels "
+                          f"{pixels} to go ahead")
 
 
 class Source(Protocol):

@@ -1,6 +1,7 @@
 """Image sequences: a folder of images or a printf pattern such as name_%06d.png."""
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -16,8 +17,8 @@ import cv2
 import numpy as np
 
 from ..errors import VmatteError
-from .atomic import temp_path_for
-from .frames import Closing, Frame, SourceInfo
+from .atomic import temp_path_for, write_error
+from .frames import Closing, Frame, SourceInfo, frames_in_flight
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr"}
 PATTERN = re.compile(r"%0?(\d*)d")
@@ -36,8 +37,13 @@ def _files(spec: Path) -> list[Path]:
         parent = spec.parent if spec.parent.exists() else None
         if parent is None:
             return []
-        found = [(int(m.group(1)), p) for p in parent.iterdir() if (m := rx.match(p.name))]
-        files = [p for _, p in sorted(found)]
+        found = sorted((int(m.group(1)), p) for p in parent.iterdir() if (m := rx.match(p.name)))
+        missing = sorted(set(range(found[0][0], found[-1][0] + 1)) - {n for n, _ in found}) if found else []
+        if missing:  # later frames would move earlier, silently
+            shown = ", ".join(map(str, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise VmatteError(f"{spec}: frame numbers {shown} are missing between {found[0][0]} and "
+                              f"{found[-1][0]}; fill the gap, or give a folder to take the images in name order")
+        files = [p for _, p in found]
     return files
 
 
@@ -55,6 +61,15 @@ def read_image(path: Path) -> np.ndarray:
     else:
         img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
     return img
+
+
+def _depth_like(img: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """An 8-bit image in a 16-bit sequence (or the other way round), at the sequence's depth."""
+    if img.dtype == dtype:
+        return img
+    if dtype == np.uint16:
+        return img.astype(np.uint16) * 257
+    return ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
 
 
 class ImageSequenceSource(Closing):
@@ -75,11 +90,15 @@ class ImageSequenceSource(Closing):
                                bits)
 
     def frames(self, stop: threading.Event | None = None) -> Iterator[Frame]:
+        size = self._first.shape
         for i, f in enumerate(self.files):
             if stop is not None and stop.is_set():
                 return
             img = self._first if i == 0 else read_image(f)
-            yield Frame(img, i, self.info.time_base, i, time.perf_counter())
+            if img.shape[:2] != size[:2]:  # a video is one size: never stretch a frame into another
+                raise VmatteError(f"{f.name} is {img.shape[1]}x{img.shape[0]}, but this image sequence is "
+                                  f"{size[1]}x{size[0]} ({self.files[0].name}); every frame must be one size")
+            yield Frame(_depth_like(img, self._first.dtype), i, self.info.time_base, i, time.perf_counter())
 
 
 class ImageSequenceWriter:
@@ -107,29 +126,47 @@ class ImageSequenceWriter:
         self.workers = workers or os.cpu_count() or 1
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="vmatte-png")
         self.inflight: deque[Future] = deque()
+        self.most = 2 * self.workers
 
     def _save(self, image: np.ndarray, file: Path) -> None:
         if self.layout == "rgba":
             image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
         elif self.layout == "rgb":
             image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-        if not cv2.imwrite(str(file), image, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-            raise VmatteError(f"could not write {file}; check free space")
+        ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        try:
+            if not ok:
+                raise OSError(errno.EIO, "PNG encoding failed")
+            file.write_bytes(data.tobytes())
+        except OSError as e:
+            raise write_error(self.pattern, e) from None
 
     def write(self, image: np.ndarray, pts: int) -> None:
         """Queue one HxWxC array (layout and depth as `self.layout`, `self.bits`) as the next frame."""
-        while len(self.inflight) >= 2 * self.workers:
+        if not self.inflight and self.count == 0:
+            h, w = image.shape[:2]
+            self.most = frames_in_flight(w, h, image.nbytes // max(1, w * h), self.most)
+        while len(self.inflight) >= self.most:
             self.inflight.popleft().result()  # re-raises a failed write here
         self.inflight.append(self.pool.submit(self._save, image, self.tmp / (self.pattern.name % self.count)))
         self.count += 1
 
     def close(self) -> None:
+        """Check every frame is written, move them into place, and remove frames of the same pattern left
+        by an earlier, longer run (they would follow the new frames as if they belonged to them)."""
         while self.inflight:
             self.inflight.popleft().result()
         self.pool.shutdown()
-        for i in range(self.count):
-            name = self.pattern.name % i
+        names = {self.pattern.name % i for i in range(self.count)}
+        if {p.name for p in self.tmp.iterdir()} != names:
+            raise VmatteError(f"{self.pattern}: {len(list(self.tmp.iterdir()))} of {self.count} frames were "
+                              "written; nothing was moved into place")
+        rx = re.compile("^" + PATTERN.sub(r"\\d+", re.escape(self.pattern.name)) + "$")
+        stale = [p for p in self.folder.iterdir() if rx.match(p.name) and p.name not in names]
+        for name in sorted(names):
             (self.tmp / name).replace(self.folder / name)
+        for p in stale:
+            p.unlink(missing_ok=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def abort(self) -> None:

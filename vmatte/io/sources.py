@@ -46,14 +46,15 @@ def is_image_sequence(spec: str | Path) -> bool:
 
 
 def open_source(spec: str | Path, *, fps: float | None = None, width: int | None = None,
-                height: int | None = None, realtime: bool = False, camera: bool = False) -> Source:
-    """A video file or URL (any scheme://, never turned into a Path), an image folder or %0Nd pattern (at
-    `fps`, default 25), or with camera=True a camera index or /dev/videoN (asked for width x height
-    pixels at fps). realtime=True plays a file at its own pace, as a live source."""
+                height: int | None = None, realtime: bool = False, camera: bool = False,
+                stream: int | None = None) -> Source:
+    """A video file or URL (any scheme://, never turned into a Path; `stream` picks its video stream), an
+    image folder or %0Nd pattern (at `fps`, default 25), or with camera=True a camera index or /dev/videoN
+    (asked for width x height pixels at fps). realtime=True plays a file at its own pace, as a live source."""
     if camera and isinstance(spec, str) and (device := parse_camera(spec)) is not None:
         return CameraSource(device, width, height, fps)
     if is_image_sequence(spec):
         src: Source = ImageSequenceSource(spec, fps if fps is not None else 25)
     else:
-        src = VideoFileSource(spec)
+        src = VideoFileSource(spec, stream)
     return Realtime(src) if realtime and not src.live else src

@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from ..errors import VmatteError
+from ..errors import VmatteError, log
 from ..options import is_url
 from .audio import AudioTrack
 from .frames import Closing, Frame, SourceInfo
@@ -37,7 +37,9 @@ def open_container(spec: str | Path) -> av.container.InputContainer:
         raise VmatteError(f"{path} does not exist; check the path")
     if path.is_dir():
         raise VmatteError(f"{path} is a folder; give a video file, or an image folder with --fps")
-    if path.stat().st_size == 0:
+    if path.is_char_device() or path.is_block_device() or path.is_socket():
+        raise VmatteError(f"{path} is a device, not a video file; give a video file")
+    if path.is_file() and path.stat().st_size == 0:
         raise VmatteError(f"{path} is empty (0 bytes); give a complete video file")
     try:
         return av.open(str(path), metadata_errors="ignore")
@@ -61,27 +63,53 @@ def _hms(text: str | None) -> float | None:
         return None
 
 
-class VideoFileSource(Closing):
-    """Decodes the first video stream of a file or URL to RGB frames; the first audio stream's packets
-    go to `info.audio` as they are demuxed. A context manager."""
+def pick_stream(container: av.container.InputContainer, spec: str, index: int | None = None):
+    """The video stream to matte: `index` (the file's stream number, as ffprobe counts), or the main one
+    as ffmpeg picks it: not an attached picture (a cover or thumbnail), then the most frames, then the
+    largest picture. Says which when there is a choice."""
+    videos = list(container.streams.video)
+    if index is not None:
+        chosen = [s for s in videos if s.index == index]
+        if not chosen:
+            have = ", ".join(f"#{s.index} ({s.width}x{s.height})" for s in videos) or "none"
+            raise VmatteError(f"{spec} has no video stream #{index}; its video streams: {have}")
+        return chosen[0]
+    if not videos:
+        kind = "audio-only" if container.streams.audio else "without a video stream"
+        raise VmatteError(f"{spec} is {kind}; give a file with a video stream")
+    pic = av.stream.Disposition.attached_pic
 
-    def __init__(self, spec: str | Path) -> None:
+    def rank(s):
+        length = s.frames or (float(s.duration * s.time_base) if s.duration and s.time_base else 0)
+        return (not (s.disposition & pic), length > 1, length, s.width * s.height)
+
+    best = max(videos, key=rank)
+    if len(videos) > 1:
+        log.warning(f"{spec} has {len(videos)} video streams; using #{best.index} ({best.width}x{best.height}), "
+                    "the main one; pass --stream N to choose")
+    return best
+
+
+class VideoFileSource(Closing):
+    """Decodes one video stream of a file or URL (the main one, or `stream`) to RGB frames; the first
+    audio stream's packets go to `info.audio` as they are demuxed. Missing or non-increasing timestamps
+    (raw streams, broken muxers, joined recordings) are rebuilt from the frame rate, with a warning.
+    A context manager."""
+
+    def __init__(self, spec: str | Path, stream: int | None = None) -> None:
         self.spec = str(spec)
         self.name = self.spec if is_url(spec) else Path(spec).name
         self.live = is_url(spec) and self.spec.split("://")[0].lower() in LIVE_SCHEMES
         self.container = open_container(spec)
         try:
-            self.info = self._probe()
+            self.info = self._probe(stream)
         except BaseException:
             self.container.close()
             raise
 
-    def _probe(self) -> SourceInfo:
+    def _probe(self, stream: int | None) -> SourceInfo:
         c = self.container
-        if not c.streams.video:
-            kind = "audio-only" if c.streams.audio else "without a video stream"
-            raise VmatteError(f"{self.spec} is {kind}; give a file with a video stream")
-        v = c.streams.video[0]
+        v = pick_stream(c, self.spec, stream)
         v.thread_type = "AUTO"
         a = c.streams.audio[0] if c.streams.audio else None
         fps = v.average_rate or v.guessed_rate or Fraction(25)
@@ -93,22 +121,25 @@ class VideoFileSource(Closing):
                   and s.time_base]
         offset = float(min(starts)) if starts else 0.0
         seconds = float(v.duration * v.time_base) if v.duration and v.time_base else _hms(v.metadata.get("DURATION"))
+        frames = v.frames or None
+        if frames and seconds and frames / float(fps) > seconds + 2 / float(fps):
+            frames = None  # an edit list plays fewer frames than the file holds: the duration is what plays
         track = AudioTrack(a, offset) if a is not None else None
         self._frames = self._decode(v, a, track)
-        self.info = SourceInfo(self.name, 0, 0, Fraction(fps), Fraction(v.time_base), v.frames or None,
-                               _bit_depth(v), tc, track, offset, seconds)
+        self.rate = v.guessed_rate or fps  # for rebuilt timestamps: raw streams carry a wrong average rate
+        self.info = SourceInfo(self.name, 0, 0, Fraction(fps), Fraction(v.time_base), frames, _bit_depth(v), tc,
+                               track, offset, seconds)
         try:
             self._first = next(self._frames)
         except StopIteration:
             raise VmatteError(f"{self.spec} has a video stream but no decodable frames; "
                               "the file is probably truncated") from None
-        self.info.height, self.info.width = self._first.image.shape[:2]
+        self.info.height, self.info.width = self._first[0].shape[:2]
         return self.info
 
-    def _decode(self, v, a, track: AudioTrack | None) -> Iterator[Frame]:
+    def _decode(self, v, a, track: AudioTrack | None) -> Iterator[tuple[np.ndarray, int | None, float]]:
+        """(RGB image, pts or None, when decoded) in presentation order."""
         deep = _bit_depth(v) > 8
-        tb = Fraction(v.time_base)
-        i = 0
         try:
             for packet in self.container.demux(*(s for s in (v, a) if s is not None)):
                 if packet.stream is not v:
@@ -116,9 +147,7 @@ class VideoFileSource(Closing):
                     continue
                 for f in packet.decode():
                     img = f.to_ndarray(format="rgb48le" if deep else "rgb24")
-                    img = _rotate(img, getattr(f, "rotation", 0) or 0)
-                    yield Frame(img, f.pts if f.pts is not None else i, tb, i, time.perf_counter())
-                    i += 1
+                    yield _rotate(img, getattr(f, "rotation", 0) or 0), f.pts, time.perf_counter()
         except av.error.FFmpegError as e:
             raise VmatteError(f"{self.spec} is damaged: decoding stopped ({e.strerror or type(e).__name__}); "
                               "re-export or repair the file") from None
@@ -131,27 +160,36 @@ class VideoFileSource(Closing):
         info = self.info
         if info.audio is not None:
             info.audio.seal()  # the writers have subscribed by now
-        offset = round(info.start_offset / info.time_base) if info.time_base else 0
-        n, last_t = 0, 0.0
-        for fr in itertools.chain([self._first], self._frames):
+        tb = info.time_base
+        offset = round(info.start_offset / tb) if tb else 0
+        step = 1 / (float(self.rate) * tb)  # one frame, in time-base units
+        n, last, rebuilt = 0, None, None  # rebuilt: (pts, frame number) the rebuilt timing counts from
+        for img, pts, decoded in itertools.chain([self._first], self._frames):
             if stop is not None and stop.is_set():
                 return
-            fr.pts -= offset
-            last_t = float(fr.pts * fr.time_base)
+            pts = None if pts is None else pts - offset
+            if rebuilt is None and (pts is None or (last is not None and pts <= last)):
+                log.warning(f"{self.name} has missing or non-increasing timestamps from frame {n} on; "
+                            f"they are rebuilt from its frame rate, {float(self.rate):.3g} fps")
+                rebuilt = (-round(step), n) if last is None else (last, n - 1)
+            if rebuilt is not None:  # once broken, the rest of the clip is timed from the rate too
+                pts = rebuilt[0] + round((n - rebuilt[1]) * step)
+            last = pts
+            yield Frame(img, pts, tb, n, decoded)
             n += 1
-            yield fr
-        self._check_complete(n, last_t)
+        self._check_complete(n, float(last * tb) if last is not None else 0.0, rebuilt is not None)
 
-    def _check_complete(self, n: int, last_t: float) -> None:
+    def _check_complete(self, n: int, last_t: float, rebuilt: bool) -> None:
         """Refuse a file that ends well before what its header promised (a cut-off download)."""
-        info, seconds = self.info, self.info.duration
-        short = info.frames and n < info.frames * 0.98 - 1
-        if not info.frames and seconds:  # no frame count (Matroska, WebM): compare times
-            short = last_t < seconds - max(1.0, 0.05 * seconds)
-        if short:
-            promised = f"{info.frames} frames" if info.frames else f"{seconds:.2f} s"
+        info = self.info
+        frame = 1 / float(info.fps)
+        promised = info.duration if info.duration else (info.frames * frame if info.frames else None)
+        if rebuilt or not promised:
+            return
+        if last_t + frame < promised - max(2 * frame, 0.01 * promised):
+            what = f"{info.frames} frames" if info.frames else f"{promised:.2f} s"
             raise VmatteError(f"{self.spec} is truncated: decoding ends at {last_t:.2f} s, frame {n}, "
-                              f"but its header promises {promised}; re-export or re-download it")
+                              f"but its header promises {what}; re-export or re-download it")
 
     def close(self) -> None:
         self.container.close()

@@ -6,6 +6,8 @@ to rename.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 from pathlib import Path
 
 import av
@@ -13,7 +15,7 @@ import numpy as np
 
 from ..errors import VmatteError
 from . import encoder_pool
-from .atomic import commit, temp_path_for
+from .atomic import commit, temp_path_for, write_error
 from .audio import AudioPump
 from .encoder_pool import EncoderPool, default_workers
 from .encoding import INTRA_ONLY, Encoding, configure, container_for, fit_to_size, to_frame
@@ -41,6 +43,7 @@ class VideoWriter:
         if workers is None:
             workers = encoder_pool.ENCODE_WORKERS if encoder_pool.ENCODE_WORKERS is not None else default_workers()
         self.pool = EncoderPool(enc, info, workers) if enc.codec in INTRA_ONLY and workers > 0 else None
+        self.target, self.written = target, 0
         self.tmp = temp_path_for(self.path) if self.path is not None else None
         try:
             if self.url is not None:
@@ -81,10 +84,24 @@ class VideoWriter:
 
     def write(self, image: np.ndarray, pts: int) -> None:
         """Encode one HxWxC array (layout and depth as `self.layout`, `self.bits`) at `pts` (source time base)."""
-        if self.pool:
-            self._mux_all(self.pool.submit(image, pts))
-        else:
-            self._mux_all(self.video.encode(to_frame(image, self.enc, pts, self.time_base)))
+        with self._errors():
+            if self.pool:
+                self._mux_all(self.pool.submit(image, pts))
+            else:
+                self._mux_all(self.video.encode(to_frame(image, self.enc, pts, self.time_base)))
+        self.written += 1
+
+    @contextlib.contextmanager
+    def _errors(self):
+        """FFmpeg's and the OS's write errors (a full disk, a refused timestamp) as one line."""
+        try:
+            yield
+        except av.error.FFmpegError as e:
+            if e.errno == errno.ENOSPC:
+                raise write_error(self.target, OSError(e.errno, e.strerror)) from None
+            raise VmatteError(f"cannot write {self.target}: {e.strerror or type(e).__name__}") from None
+        except OSError as e:
+            raise write_error(self.target, e) from None
 
     def _mux_all(self, packets: list[av.Packet]) -> None:
         for packet in packets:
@@ -94,15 +111,31 @@ class VideoWriter:
             self.out.mux(packet)
 
     def close(self) -> None:
-        """Flush, finish the audio, and rename the file into place."""
-        if self.pool:
-            self._mux_all(self.pool.drain())
-        self._mux_all(self.video.encode(None))
-        if self.audio:
-            self.audio.finish()
-        self.out.close()
-        if self.tmp is not None:
-            commit(self.tmp, self.path)
+        """Flush, finish the audio, check the file, and rename it into place."""
+        with self._errors():
+            if self.pool:
+                self._mux_all(self.pool.drain())
+            self._mux_all(self.video.encode(None))
+            if self.audio:
+                self.audio.finish()
+            self.out.close()
+            if self.tmp is not None:
+                self._verify()
+                commit(self.tmp, self.path)
+
+    def _verify(self) -> None:
+        """Read the file back cheaply (demux, no decode): every frame written is there, in increasing
+        decode order. A mismatch keeps whatever was at the final path and raises."""
+        try:
+            with av.open(str(self.tmp), format=container_for(str(self.path))) as c:
+                s = c.streams.video[0]
+                dts = [p.dts for p in c.demux(s) if p.size]
+        except (av.error.FFmpegError, IndexError) as e:
+            raise VmatteError(f"{self.path} did not read back ({e}); nothing was written there") from None
+        ordered = all(b > a for a, b in zip(dts, dts[1:]) if a is not None and b is not None)
+        if len(dts) != self.written or not ordered:
+            raise VmatteError(f"{self.path} read back with {len(dts)} of {self.written} frames"
+                              f"{'' if ordered else ', out of order'}; nothing was written there")
 
     def abort(self) -> None:
         """Stop, and drop the partial file."""
