@@ -5,6 +5,7 @@ UDP stream (H.264 in MPEG-TS). A live sink gets the cheapest H.264 preset, so th
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
@@ -98,10 +99,29 @@ def encoding_for(target: str | Path, layout: str, *, prores_encoder: str = "aw",
     return enc
 
 
+@functools.lru_cache(maxsize=32)
+def _encodes(codec: str, pix_fmt: str, options: tuple[tuple[str, str], ...], width: int, height: int) -> bool:
+    """Whether `codec` encodes a blank frame of this size: FFmpeg's prores_aw fails on some large sizes
+    (4096x4096, 8192x4096, 6000x4000, ... but not 8192x4320) with AVERROR_BUG."""
+    try:
+        ctx = av.CodecContext.create(codec, "w")
+        ctx.width, ctx.height, ctx.pix_fmt, ctx.time_base = width, height, pix_fmt, Fraction(1, 25)
+        ctx.options, ctx.thread_count = dict(options), 1
+        ctx.open()
+        frame = av.VideoFrame(width, height, pix_fmt)
+        frame.pts = 0
+        ctx.encode(frame)
+        return True
+    except av.error.FFmpegError:
+        return False
+
+
 def fit_to_size(enc: Encoding, width: int, height: int) -> Encoding:
-    """Adjust for odd frame sizes, keeping every pixel: prores_aw needs an even width (prores_ks
-    does not), and 4:2:0 H.264 needs both sides even (4:4:4 does not)."""
-    if enc.codec == "prores_aw" and width % 2:
+    """Adjust for the frame size, keeping every pixel: prores_aw needs an even width and fails on some
+    large sizes (prores_ks does neither), and 4:2:0 H.264 needs both sides even (4:4:4 does not)."""
+    big = width * height > 8_000_000
+    if enc.codec == "prores_aw" and (width % 2 or big and not _encodes(enc.codec, enc.pix_fmt,
+                                                                         tuple(enc.options.items()), width, height)):
         profile = {"4": "4444", "3": "3"}[enc.options["profile"]]
         return replace(enc, codec="prores_ks", options={**enc.options, "profile": profile})
     if enc.codec == "libx264" and enc.pix_fmt == "yuv420p" and (width % 2 or height % 2):
