@@ -193,4 +193,6 @@ def _convert_folder(folder: Path, targets: dict[str, Path], matting: MattingOpti
                     result.done[str(video)] = _convert_one(source, todo, model, matting, out)
             except VmatteError as e:
                 result.failed[str(video)] = str(e)
+            except Exception as e:  # a bug must not stop the rest of the batch; the file is reported
+                result.failed[str(video)] = f"internal error ({type(e).__name__}: {e}); please report it"
     return result

@@ -85,12 +85,12 @@ def prune(limit_mb: float | None = None) -> list[Path]:
 
 
 def entries() -> list[tuple[str, Path, int, float]]:
-    """(kind, path, bytes, last used as a Unix time) for everything in the cache."""
+    """(kind, path, bytes, last used as a Unix time) for every file in the cache (checksums aside)."""
     home, rows = cache_dir(), []
     for kind, folder in (("weights", "weights"), ("derived", DERIVED), ("samples", "samples")):
         d = home / folder
         for p in sorted(d.iterdir()) if d.is_dir() else []:
-            if p.is_file():
+            if p.is_file() and not p.name.endswith(".sha256") and not p.name.startswith("."):
                 rows.append((kind, p, p.stat().st_size, p.stat().st_mtime))
     return rows
 
@@ -101,7 +101,8 @@ def clear(everything: bool = False) -> int:
     freed = 0
     for kind, p, size, _ in entries():
         if kind == "derived" or everything:
-            p.unlink(missing_ok=True)
+            for q in (p, sidecar(p), p.with_suffix(".sha256")):
+                q.unlink(missing_ok=True)
             freed += size
     for d in (cache_dir() / DERIVED, cache_dir() / "weights", cache_dir() / "samples"):
         if d.is_dir():

@@ -205,6 +205,13 @@ COMMANDS = {"convert": _convert, "report": _convert, "live": _live, "export": _e
             "cache": _cache}
 
 
+class _Stderr(logging.Handler):
+    """Writes `vmatte: message` to whatever sys.stderr is when the record comes."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"vmatte: {record.getMessage()}", file=sys.stderr)
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -212,9 +219,7 @@ def _terminate(signum: int, frame: object) -> None:
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     if not log.handlers:  # warnings and details as `vmatte: ...` lines on stderr
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("vmatte: %(message)s"))
-        log.addHandler(handler)
+        log.addHandler(_Stderr())
         log.propagate = False
     try:
         args = build_parser().parse_args(argv)

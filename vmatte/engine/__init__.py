@@ -134,8 +134,9 @@ class Matter:
         shape = tuple(src.shape)
         if shape != self._size:
             self._size = shape
-            if shape not in self._steppers:
-                self._steppers[shape] = make_stepper(self.model, self.ratio, shape, self.backend)
+            if shape not in self._steppers:  # at least one pixel inside the network, however small the frame
+                ratio = max(self.ratio, 1 / min(shape[-2:]))
+                self._steppers[shape] = make_stepper(self.model, ratio, shape, self.backend)
             self.reset()
         return self._steppers[shape]
 

@@ -124,6 +124,8 @@ def fit_to_size(enc: Encoding, width: int, height: int) -> Encoding:
                                                                          tuple(enc.options.items()), width, height)):
         profile = {"4": "4444", "3": "3"}[enc.options["profile"]]
         return replace(enc, codec="prores_ks", options={**enc.options, "profile": profile})
+    if enc.codec == "ffv1" and min(width, height) < 32:  # FFV1 cannot cut a tiny picture into 4 slices
+        return replace(enc, options={**enc.options, "slices": "1"})
     if enc.codec == "libx264" and enc.pix_fmt == "yuv420p" and (width % 2 or height % 2):
         return replace(enc, pix_fmt="yuv444p")
     return enc

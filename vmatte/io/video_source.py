@@ -17,6 +17,7 @@ from .audio import AudioTrack
 from .frames import Closing, Frame, SourceInfo
 
 LIVE_SCHEMES = ("rtsp", "rtmp", "rtp", "srt", "udp", "tcp")  # streams that deliver at their own pace
+RAW_FORMATS = {"h264", "hevc", "vvc", "mpegvideo", "m4v", "obu", "av1", "h261", "h263", "cavsvideo"}  # elementary
 
 
 def _rotate(image: np.ndarray, degrees: int) -> np.ndarray:
@@ -126,7 +127,9 @@ class VideoFileSource(Closing):
             frames = None  # an edit list plays fewer frames than the file holds: the duration is what plays
         track = AudioTrack(a, offset) if a is not None else None
         self._frames = self._decode(v, a, track)
-        self.rate = v.guessed_rate or fps  # for rebuilt timestamps: raw streams carry a wrong average rate
+        if c.format.name in RAW_FORMATS:  # no container timing: the demuxer's average rate is a default
+            fps = v.guessed_rate or fps
+        self.rate = fps  # what rebuilt timestamps count in
         self.info = SourceInfo(self.name, 0, 0, Fraction(fps), Fraction(v.time_base), frames, _bit_depth(v), tc,
                                track, offset, seconds)
         try:
@@ -171,7 +174,7 @@ class VideoFileSource(Closing):
             if rebuilt is None and (pts is None or (last is not None and pts <= last)):
                 log.warning(f"{self.name} has missing or non-increasing timestamps from frame {n} on; "
                             f"they are rebuilt from its frame rate, {float(self.rate):.3g} fps")
-                rebuilt = (-round(step), n) if last is None else (last, n - 1)
+                rebuilt = (0, n) if last is None else (last, n - 1)
             if rebuilt is not None:  # once broken, the rest of the clip is timed from the rate too
                 pts = rebuilt[0] + round((n - rebuilt[1]) * step)
             last = pts
