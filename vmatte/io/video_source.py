@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from .audio import AudioTrack
 from .frames import Closing, Frame, SourceInfo
 
 LIVE_SCHEMES = ("rtsp", "rtmp", "rtp", "srt", "udp", "tcp")  # streams that deliver at their own pace
+SUBSAMPLED = re.compile(r"(420|422|411|410|440)")  # pixel formats with chroma at reduced resolution
 RAW_FORMATS = {"h264", "hevc", "vvc", "mpegvideo", "m4v", "obu", "av1", "h261", "h263", "cavsvideo"}  # elementary
 
 
@@ -149,6 +151,8 @@ class VideoFileSource(Closing):
                     track.put(packet)
                     continue
                 for f in packet.decode():
+                    if deep and f.width % 2 and SUBSAMPLED.search(f.format.name):
+                        f = f.reformat(format="yuv444p16le")  # swscale garbles odd-width 4:2:x -> rgb48
                     img = f.to_ndarray(format="rgb48le" if deep else "rgb24")
                     yield _rotate(img, getattr(f, "rotation", 0) or 0), f.pts, time.perf_counter()
         except av.error.FFmpegError as e:
