@@ -420,6 +420,11 @@ def test_broken_cache_entries_are_named_or_rebuilt(media, tmp_path, out):
     (home / "weights" / "rvm-mobilenetv3.safetensors").mkdir()
     refused(out, "is a folder where vmatte keeps", "convert", media / "clip.mp4", "-o", out / "o.mov",
             env={"VMATTE_HOME": str(home)})
+    (home / "weights" / "rvm-mobilenetv3.safetensors").rmdir()
+    shutil.copy(real / "rvm-mobilenetv3.safetensors", home / "weights")
+    (home / "weights" / "rvm-mobilenetv3.sha256").mkdir()
+    refused(out, "rvm-mobilenetv3.sha256 is a folder where vmatte keeps", "convert", media / "clip.mp4", "-o",
+            out / "o.mov", env={"VMATTE_HOME": str(home)})
 
 
 def test_zero_byte_or_tampered_settle_graph_is_rebuilt(media, out, tmp_path, monkeypatch):
@@ -528,12 +533,12 @@ def test_exports_are_reused_across_processes_and_bounded(media, out, tmp_path):
     assert res.returncode == 0 and "freed" in res.stdout
 
 
-def test_tampered_export_is_rebuilt_not_used(media, out, tmp_path):
+def test_tampered_settle_graph_is_rebuilt_not_used(media, out, tmp_path):
     from vmatte.cache import cache_dir, sha256_of, sidecar
 
     rc, _, err = run("convert", media / "clip.mp4", "-o", out / "a.mov", "-q")
     assert rc == 0, err
-    newest = max((cache_dir() / "engines").glob("*.onnx"), key=lambda p: p.stat().st_mtime)
+    newest = max((cache_dir() / "engines").glob("*-state.onnx"), key=lambda p: p.stat().st_mtime)  # settle graph
     data = bytearray(newest.read_bytes())
     data[len(data) // 2] ^= 0xFF
     newest.write_bytes(bytes(data))
