@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 OUT    ?= out
 
-.PHONY: setup dev demo test lint bench clean
+.PHONY: setup dev demo test lint bench mutants figures clean
 
 setup: $(VENV)/.setup
 
@@ -40,6 +40,14 @@ lint: dev
 bench: dev
 	$(BIN)/python benchmarks/model_cpu.py
 	$(BIN)/python benchmarks/pipeline.py
+
+# Mutation spot-checks (not part of CI): small bugs put into a copy, one at a time; each must be caught.
+mutants: dev
+	$(BIN)/python benchmarks/mutants.py
+
+# The README's figure tables, remade from benchmarks/results/*.json.
+figures: dev
+	$(BIN)/python benchmarks/readme_tables.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache

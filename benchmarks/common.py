@@ -34,3 +34,17 @@ def portrait_frames(n: int, width: int, height: int) -> list[np.ndarray]:
     from samples.make_sample import camera_move, portrait_photo
 
     return list(camera_move(portrait_photo(), n, width, height))
+
+
+def save_result(name: str, data: dict, out: str | None = None) -> Path:
+    """Write `data` (with the machine and date) as benchmarks/results/NAME-DATE.json (or into `out`);
+    the README's figure tables are made from these files (benchmarks/readme_tables.py)."""
+    import json
+    from datetime import date
+
+    folder = Path(out) if out else ROOT / "benchmarks" / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{date.today().isoformat()}.json"
+    path.write_text(json.dumps({"machine": machine(), "date": date.today().isoformat(), **data}, indent=2) + "\n")
+    print(f"wrote {path}")
+    return path

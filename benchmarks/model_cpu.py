@@ -12,7 +12,7 @@ import time
 import numpy as np
 import torch
 
-from common import machine, portrait_frames
+from common import machine, portrait_frames, save_result
 
 CASES = [("720p", 1280, 720, 0.375), ("1080p", 1920, 1080, 0.25)]
 
@@ -54,6 +54,7 @@ def bench_ort(sess, frames, ratio: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", type=int, default=15)
+    ap.add_argument("--out", help="folder for the JSON (default benchmarks/results)")
     a = ap.parse_args()
     import onnxruntime as ort
 
@@ -67,12 +68,16 @@ def main() -> None:
     sess = ort.InferenceSession(str(reference_onnx()), so, providers=["CPUExecutionProvider"])
     print(f"machine: {machine()}")
     print(f"{'input':8} {'ratio':>6} {'vmatte torch':>13} {'torch ch_last':>14} {'onnxruntime':>12} {'torch/ort':>10}")
+    rows = []
     for name, w, h, ratio in CASES:
         frames = portrait_frames(a.frames, w, h)
         t = bench_torch(model, frames, ratio)
         tc = bench_torch(model, frames, ratio, channels_last=True)
         o = bench_ort(sess, frames, ratio)
         print(f"{name:8} {ratio:6.3f} {t:9.2f} fps {tc:10.2f} fps {o:8.2f} fps {max(t, tc) / o:9.2f}x")
+        rows.append({"size": name, "ratio": ratio, "torch_fps": round(t, 2), "torch_channels_last_fps": round(tc, 2),
+                     "onnxruntime_fps": round(o, 2)})
+    save_result("cpu-model", {"frames": a.frames, "rows": rows}, a.out)
 
 
 if __name__ == "__main__":

@@ -16,14 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, machine, portrait_frames
+from common import ROOT, machine, portrait_frames, save_result
 
 
 def rate(n: int, seconds: float) -> str:
     return f"{n / seconds:7.2f} fps  ({1000 * seconds / n:6.1f} ms/frame)"
 
 
-def stage_figures(clip: Path, ratio: float, encoder: str, tmp: Path) -> None:
+def stage_figures(clip: Path, ratio: float, encoder: str, tmp: Path) -> dict:
+    """Each stage alone on the clip; returns frames per second by stage."""
     import vmatte
     from vmatte.compose import render
     from vmatte.engine import Matter
@@ -37,6 +38,7 @@ def stage_figures(clip: Path, ratio: float, encoder: str, tmp: Path) -> None:
         frames = list(src.frames())
         info = src.info
     n = len(frames)
+    fig = {"decode_fps": round(n / (time.perf_counter() - t0), 1)}
     print(f"  decode (H.264 -> RGB)          {rate(n, time.perf_counter() - t0)}")
     net = vmatte.load_model(device="cpu")
     for backend in ("torch", "onnxruntime"):
@@ -44,9 +46,11 @@ def stage_figures(clip: Path, ratio: float, encoder: str, tmp: Path) -> None:
         matter.prepare(info.width, info.height)
         t0 = time.perf_counter()
         mattes = [matter(f.image) for f in frames]
+        fig[f"network_{backend}_fps"] = round(n / (time.perf_counter() - t0), 2)
         print(f"  network {backend:11} ratio {ratio:.3f} {rate(n, time.perf_counter() - t0)}")
     t0 = time.perf_counter()
     arrays = [to_array(render("rgba", m, None, i), 16) for i, m in enumerate(mattes)]
+    fig["compose_fps"] = round(n / (time.perf_counter() - t0), 1)
     print(f"  compose rgba -> uint16 host    {rate(n, time.perf_counter() - t0)}")
     for enc in ("aw", "ks"):
         w = VideoWriter(tmp / f"stage_{enc}.mov", encoding_for(Path("x.mov"), "rgba", prores_encoder=enc), info,
@@ -55,6 +59,7 @@ def stage_figures(clip: Path, ratio: float, encoder: str, tmp: Path) -> None:
         for f, a in zip(frames, arrays):
             w.write(a, f.pts)
         w.close()
+        fig[f"encode_prores_{enc}_fps"] = round(n / (time.perf_counter() - t0), 1)
         print(f"  encode ProRes 4444 ({enc})       {rate(n, time.perf_counter() - t0)}")
     from vmatte.io.images import ImageSequenceWriter
 
@@ -65,7 +70,9 @@ def stage_figures(clip: Path, ratio: float, encoder: str, tmp: Path) -> None:
             w.write(a, f.pts)
         w.close()
         label = "1 thread " if workers == 1 else f"{w.workers} threads"
+        fig[f"png16_{w.workers}_threads_fps"] = round(n / (time.perf_counter() - t0), 1)
         print(f"  write 16-bit RGBA PNGs, {label}  {rate(n, time.perf_counter() - t0)}")
+    return fig
 
 
 def serial_baseline(clip: Path, ratio: float, encoder: str, out: Path) -> float:
@@ -122,7 +129,7 @@ def convert_in_child(clip: Path, out: Path, ratio: float, encoder: str, warmup: 
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
-def compare_on(clip: Path, encoder: str) -> None:
+def compare_on(clip: Path, encoder: str, out: str | None = None) -> None:
     """Only the whole-process comparison, on a given clip, at the ratio `vmatte convert` picks for it."""
     import av
 
@@ -140,6 +147,8 @@ def compare_on(clip: Path, encoder: str) -> None:
         r = convert_in_child(clip, tmp / "a.mov", ratio, encoder, 15)
         print(f"  serial loop {base:.2f} fps; vmatte convert (default warm-up) {r['fps']:.2f} fps "
               f"= {r['fps'] / base:.2f}x")
+    save_result(f"cpu-clip-{clip.stem}", {"clip": f"{clip.name}, {w}x{h}", "frames": r["frames"], "ratio": ratio,
+                                          "serial_fps": round(base, 2), "convert_fps": round(r["fps"], 2)}, out)
 
 
 def before_after(tree: Path, a: argparse.Namespace) -> None:
@@ -167,9 +176,12 @@ def before_after(tree: Path, a: argparse.Namespace) -> None:
             fps = [r["fps"] for r in rs]
             print(f"  {name:8} fps median {float(np.median(fps)):.2f} (min {min(fps):.2f}, max {max(fps):.2f}), "
                   f"peak memory median {float(np.median([r['peak_mb'] for r in rs])):.0f} MB")
-        ratio_fps = float(np.median([r["fps"] for r in runs["this"]])) / float(
-            np.median([r["fps"] for r in runs["baseline"]]))
-        print(f"  this / baseline: {ratio_fps:.2f}x")
+        this, base = (float(np.median([r["fps"] for r in runs[k]])) for k in ("this", "baseline"))
+        print(f"  this / baseline: {this / base:.2f}x")
+    save_result("cpu-before-after", {"clip": f"{a.width}x{a.height} H.264, {a.frames} frames -> ProRes 4444",
+                                     "baseline_tree": str(tree), "repeats": a.repeats, "this_fps": round(this, 2),
+                                     "baseline_fps": round(base, 2), "ratio": round(this / base, 3),
+                                     "runs": {k: [round(r["fps"], 2) for r in v] for k, v in runs.items()}}, a.out)
 
 
 def main() -> None:
@@ -182,18 +194,24 @@ def main() -> None:
     ap.add_argument("--baseline-tree", help="another checkout of vmatte (e.g. a git worktree of the previous "
                     "commit): its convert runs alternately with this one's, whole process against whole process")
     ap.add_argument("--repeats", type=int, default=3, help="alternating runs per tree with --baseline-tree")
+    ap.add_argument("--memory", help="comma-separated clip lengths in frames: peak memory of convert on each")
+    ap.add_argument("--out", help="folder for the JSON (default benchmarks/results)")
     a = ap.parse_args()
     from samples.make_sample import write_clip
     from vmatte.engine import auto_downsample_ratio
 
     print(f"machine: {machine()}")
+    if a.memory:
+        memory([int(n) for n in a.memory.split(",")], a.width, a.height, a.encoder, a.out)
+        return
     if a.baseline_tree:
         before_after(Path(a.baseline_tree), a)
         return
     if a.clip:
-        compare_on(Path(a.clip), a.encoder)
+        compare_on(Path(a.clip), a.encoder, a.out)
         return
     ratio = auto_downsample_ratio(a.width, a.height)
+    result: dict = {"clip": f"{a.width}x{a.height} H.264, {a.frames} frames", "ratio": ratio, "encoder": a.encoder}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         short, long = tmp / "short.mp4", tmp / "long.mp4"
@@ -202,21 +220,55 @@ def main() -> None:
         write_clip(long, frames * 3, audio=False, timecode=None)
         print(f"clip: {a.width}x{a.height} H.264, {a.frames} frames, portrait with camera motion, ratio {ratio:.3f}")
         print("per stage, each alone:")
-        stage_figures(short, ratio, a.encoder, tmp)
+        result["stages"] = stage_figures(short, ratio, a.encoder, tmp)
         print(f"end to end, whole processes, ProRes 4444 ({a.encoder}):")
         convert_in_child(short, tmp / "warm.mov", ratio, a.encoder, 0)  # caches the ONNX export first
         base = serial_baseline(short, ratio, a.encoder, tmp / "serial.mov")
+        result["serial_fps"] = round(base, 2)
         print(f"  serial loop: decode -> official export in ONNX Runtime -> encode   {base:7.2f} fps")
         for warm in (0, 15):
             r1 = convert_in_child(short, tmp / "a.mov", ratio, a.encoder, warm)
+            result[f"convert_warmup{warm}_fps"] = round(r1["fps"], 2)
             print(f"  vmatte convert --warmup {warm:<2} (overlapped stages)              {r1['fps']:7.2f} fps  "
                   f"= {r1['fps'] / base:.2f}x the serial loop")
             busy = ", ".join(f"{k} {v / r1['frames'] * 1000:.0f}" for k, v in r1["stages"].items())
             print(f"    busy ms/frame inside convert: {busy}")
         r3 = convert_in_child(long, tmp / "b.mov", ratio, a.encoder)
+        result["peak_mb"] = {str(r1["frames"]): round(r1["peak_mb"]), str(r3["frames"]): round(r3["peak_mb"])}
         print(f"peak memory (VmHWM) of vmatte convert: {r1['frames']} frames {r1['peak_mb']:.0f} MB, "
               f"{r3['frames']} frames {r3['peak_mb']:.0f} MB")
+    save_result("cpu-pipeline", result, a.out)
 
+
+def memory(lengths: list[int], width: int, height: int, encoder: str, out: str | None) -> None:
+    """Peak memory (VmHWM) of whole `vmatte convert` processes on clips of each length (frames): flat if
+    nothing grows with the clip. The clips loop 60 frames of the portrait, written frame by frame."""
+    import av
+
+    from vmatte.engine import auto_downsample_ratio
+
+    ratio = auto_downsample_ratio(width, height)
+    loop = portrait_frames(60, width, height)
+    loop += loop[::-1]
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        for n in lengths:
+            clip = Path(d) / f"{n}.mp4"
+            with av.open(str(clip), "w") as o:
+                s = o.add_stream("libx264", rate=30, options={"preset": "veryfast"})
+                s.width, s.height, s.pix_fmt = width, height, "yuv420p"
+                for i in range(n):
+                    f = av.VideoFrame.from_ndarray(loop[i % len(loop)], format="rgb24")
+                    f.pts = i
+                    for p in s.encode(f):
+                        o.mux(p)
+                for p in s.encode(None):
+                    o.mux(p)
+            r = convert_in_child(clip, Path(d) / "o.mov", ratio, encoder)
+            clip.unlink()
+            rows.append({"frames": r["frames"], "peak_mb": round(r["peak_mb"]), "fps": round(r["fps"], 2)})
+            print(f"  {r['frames']:6d} frames: peak {r['peak_mb']:.0f} MB ({r['fps']:.2f} fps)")
+    save_result("cpu-memory", {"clip": f"{width}x{height} H.264 -> ProRes 4444 ({encoder})", "rows": rows}, out)
 
 if __name__ == "__main__":
     main()

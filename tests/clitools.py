@@ -1,6 +1,7 @@
 """Running the command line as a user does, and checking how it fails."""
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -35,3 +36,9 @@ def assert_clean_failure(res: subprocess.CompletedProcess, folder: Path, hint: s
     assert now == (before if before is not None else set()), sorted(now - (before or set()))
     if model_free:
         assert not res.torch_imported
+
+
+def sigint_default() -> None:
+    """For Popen(preexec_fn=...): a child that Ctrl-C can reach. A background job of a non-interactive
+    shell starts with SIGINT ignored, and Python then keeps ignoring it, so a test's SIGINT would be lost."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

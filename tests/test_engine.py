@@ -61,6 +61,16 @@ def test_matter_backends_agree_with_resets_and_size_changes(model):
         assert float((x.pha - y.pha).abs().max()) <= 1e-4
 
 
+def test_auto_ratio_follows_rvm_guidance():
+    """RVM's guidance: portrait 0.375 at 720p, 0.25 at 1080p, 0.125 at 4K; full body 0.6, 0.4, 0.2."""
+    from vmatte.engine import auto_downsample_ratio
+
+    got = [round(auto_downsample_ratio(w, h, s), 3) for s in ("portrait", "full-body")
+           for w, h in ((1280, 720), (1920, 1080), (3840, 2160))]
+    assert got == [0.375, 0.25, 0.125, 0.6, 0.4, 0.2]
+    assert auto_downsample_ratio(320, 240) == 1.0  # never above 1
+
+
 def test_backend_choice_on_cpu():
     cpu = torch.device("cpu")
     assert pick_backend("auto", cpu) == "onnxruntime"
@@ -165,6 +175,16 @@ def test_pixel_round_trip_is_exact(device):
         planar = to_tensor(img, torch.device(device), torch.float32).contiguous()  # what the network returns
         assert np.array_equal(to_array(planar, bits), img)
         assert np.array_equal(to_array(planar[:, 1:2], bits), img[..., 1:2])  # one channel (a matte)
+
+
+def test_pixels_are_rounded_to_the_nearest_code():
+    from vmatte.pixels import to_array
+
+    codes = torch.tensor([10.4, 10.6, 254.49, 254.51, -3.0, 300.0]) / 255
+    got = to_array(codes.view(1, 1, 1, 6), 8)[0, :, 0].tolist()
+    assert got == [10, 11, 254, 255, 0, 255]
+    got16 = to_array((torch.tensor([100.4, 100.6]) / 65535).view(1, 1, 1, 2), 16)[0, :, 0].tolist()
+    assert got16 == [100, 101]
 
 
 def test_half_size_matting_keeps_full_size_detail(model):

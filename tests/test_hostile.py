@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
+from clitools import sigint_default
 from conftest import person_frames
 from readback import video_pts
 from samples.make_sample import write_clip
@@ -446,7 +447,7 @@ def test_zero_byte_or_tampered_settle_graph_is_rebuilt(media, out, tmp_path, mon
 
 def _start(args: list) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "vmatte", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
 
 
 def _wait_for_temporary(folder: Path, proc: subprocess.Popen) -> None:
@@ -491,8 +492,11 @@ def test_live_interrupted_keeps_the_recording_and_says_so(long_clip, out, sig, c
 
     proc = _start(["live", "--source", long_clip, "--realtime", "--sink", out / "rec.mp4", "--device", "cpu",
                    "--downsample-ratio", "0.5"])
-    _wait_for_temporary(out, proc)
-    time.sleep(2.5)
+    for _ in range(1200):  # until frames reach the recording: the session is running
+        if proc.poll() is not None or any(p.name.startswith(".") and p.stat().st_size > 2000 for p in out.iterdir()):
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
     proc.send_signal(getattr(signal, sig))
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == code, err

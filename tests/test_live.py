@@ -7,11 +7,13 @@ import subprocess
 import sys
 import threading
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 
+from clitools import sigint_default
 from conftest import person_frames
 from readback import decode
 from samples.make_sample import write_clip
@@ -164,10 +166,14 @@ def test_missing_v4l2loopback_is_one_line():
     assert len(res.stderr.strip().splitlines()) == 1 and "modprobe v4l2loopback" in res.stderr
 
 
+MOVING = person_frames(12, 96, 64)
+
+
 class FlakyCamera:
     """Stands in for cv2.VideoCapture: delivers frames, loses the device for a while, comes back."""
 
     opens = 0
+    frames: list[np.ndarray] = []
 
     def __init__(self, device, script):
         FlakyCamera.opens += 1
@@ -188,21 +194,41 @@ class FlakyCamera:
         ok = self.script.pop(0)
         if not ok:
             return False, None
-        return True, person_frames(1, 96, 64)[0][..., ::-1].copy()
+        img = MOVING[len(FlakyCamera.frames)]  # a figure that moves from frame to frame
+        FlakyCamera.frames.append(img)
+        return True, img[..., ::-1].copy()
 
     def release(self):
         pass
 
 
-def test_camera_loss_is_retried_and_virtual_camera_kept_fed(recorder, monkeypatch):
+def test_camera_loss_is_retried_and_virtual_camera_kept_fed(recorder, monkeypatch, model):
+    """The camera delivers 5 frames, fails, is reopened after the backoff and delivers 5 more. The virtual
+    camera gets the composite of each frame matted, and while the camera is away it keeps getting the
+    last frame (never nothing, never black)."""
     script = [True] * 5 + [False] + [True] * 5
-    FlakyCamera.opens = 0
+    FlakyCamera.opens, FlakyCamera.frames = 0, []
     monkeypatch.setattr("vmatte.io.camera.open_capture", lambda dev: FlakyCamera(dev, script))
     s = live("0", "virtual", background="green", downsample_ratio=0.5, device="cpu", quiet=True)
     assert FlakyCamera.opens == 2  # reopened after the loss
-    assert s.frames_in == 10
-    assert s.frames_out + s.frames_dropped == 10
-    assert len(recorder.frames) >= s.frames_out  # plus placeholder/repeat frames while the camera was away
+    assert s.frames_in == 10 and s.frames_out + s.frames_dropped == 10
+    m = Matter(model, 0.5)
+    green = np.array([0, 177, 64]) / 255
+    expected = []
+    for img in FlakyCamera.frames:  # every captured picture, matted in order
+        r = m(img)
+        fgr, pha = r.fgr[0].permute(1, 2, 0).numpy(), r.pha[0, 0].numpy()[..., None]
+        expected.append((fgr * pha + green * (1 - pha)) * 255)
+    fillers, matched = 0, 0
+    for i, got in enumerate(recorder.frames):
+        if i and np.array_equal(got, recorder.frames[i - 1]):
+            fillers += 1  # the last frame again: the camera was away
+            continue
+        err = min(np.abs(got.reshape(e.shape).astype(float) - e).mean() for e in expected)
+        assert err < 4, f"frame {i} is not the composite of any captured frame (mean error {err:.1f}/255)"
+        matched += 1
+    assert matched == s.frames_out
+    assert fillers >= 2  # the camera was away for >= 0.5 s of backoff: the virtual camera kept receiving
 
 
 def test_resolution_change_resets_state(model):
@@ -246,3 +272,74 @@ def test_image_background_fill_and_fit(clip, tmp_path):
             assert corner[0] > 180 and corner[2] < 60  # covered: red reaches the corner
         else:
             assert corner.max() < 40  # fitted: black bars above and below the wide image
+
+
+def test_live_resets_at_a_hard_cut(tmp_path, model):
+    """Two shots in one file, through live mode into ProRes 4444 (its alpha is lossless): the first frame
+    after the cut has the alpha of a fresh start, not of the state carried from the other shot."""
+    a = person_frames(8, 160, 120, seed=0)
+    b = [255 - f[::-1].copy() for f in person_frames(8, 160, 120, seed=1)]  # another shot: flipped, inverted
+    clip = tmp_path / "cut.mkv"
+    write_clip(clip, a + b, fps=Fraction(30), codec="ffv1", pix_fmt="bgr0", audio=False, timecode=None)
+    out = tmp_path / "o.mov"
+    s = live(str(clip), str(out), background="transparent", downsample_ratio=0.5, device="cpu", quiet=True)
+    assert s.frames_out == 16
+    got = [f[..., 3] / 65535 for f in decode(out, "rgba64le")]
+    carried, fresh = Matter(model, 0.5), Matter(model, 0.5)
+    for img in a:
+        carried(img)
+    want_carried = carried(b[0]).pha[0, 0].numpy()
+    want_fresh = fresh(b[0]).pha[0, 0].numpy()
+    assert np.abs(want_carried - want_fresh).mean() > 5e-3  # the state matters on this frame
+    assert np.abs(got[8] - want_fresh).mean() < 1e-3
+    assert np.abs(got[8] - want_carried).mean() > np.abs(got[8] - want_fresh).mean() * 5
+
+
+RECORDING_RUNNER = """
+import json, sys
+import pyvirtualcam
+import vmatte.io.sinks as sinks
+from vmatte.cli import main
+
+class Recorder:
+    def __init__(self, *, width, height, fps, fourcc, device, **kw):
+        self.n = 0
+    def send(self, frame):
+        self.n += 1
+        if self.n == 1:
+            open(sys.argv[1] + ".started", "w").close()
+    def close(self):
+        open(sys.argv[1], "w").write(json.dumps({"frames": self.n, "closed": True}))
+    def device(self):
+        return "recorder"
+    def native_fourcc(self):
+        return None
+
+pyvirtualcam.register_backend("vmatte-test", Recorder)
+sinks.VIRTUAL_CAMERA_BACKEND = "vmatte-test"
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_ctrl_c_ends_a_virtual_camera_session_cleanly(tmp_path):
+    """A real SIGINT to a live process feeding the virtual camera: the camera is closed, exit 130."""
+    import signal
+    import time
+
+    clip = tmp_path / "long.mkv"
+    write_clip(clip, person_frames(300, 96, 64), fps=Fraction(30), audio=False, timecode=None)
+    done = tmp_path / "recorder.json"
+    proc = subprocess.Popen([sys.executable, "-c", RECORDING_RUNNER, str(done), "live", "--source", str(clip),
+                             "--realtime", "--sink", "virtual", "--device", "cpu", "--downsample-ratio", "0.5"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_default)
+    deadline = time.time() + 120
+    while not Path(f"{done}.started").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)  # the session is running: frames reach the virtual camera
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert "interrupted" in err
+    rec = json.loads(done.read_text())
+    assert rec["closed"] and 0 < rec["frames"] < 300

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import vmatte
-from clitools import PROBE, assert_clean_failure
+from clitools import PROBE, assert_clean_failure, sigint_default
 from clitools import vmatte as run
 from conftest import person_frames
 from readback import decode
@@ -165,7 +165,7 @@ def test_live_ctrl_c_soon_after_start_leaves_nothing_partial(clip, out):
     recording ends normally and is complete). Never a hidden temporary."""
     proc = subprocess.Popen([sys.executable, "-c", PROBE, "live", "--source", str(clip), "--realtime", "--sink",
                              str(out / "rec.mp4"), "--device", "cpu", "-q"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
     time.sleep(1.5)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)

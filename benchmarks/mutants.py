@@ -1,0 +1,155 @@
+"""Mutation spot-checks: small, realistic bugs put into a copy of the code, one at a time, and the tests
+meant to catch each one run against it. Each row says caught (a test failed) or MISSED. Not part of CI.
+
+    python benchmarks/mutants.py [--only NAME[,NAME...]] [--list]     (or: make mutants)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (name, file, code as it is, the bug, the tests that must catch it)
+MUTANTS = [
+    ("audio 100 ms late", "vmatte/io/audio.py",
+     "p.pts = None if pts is None else pts - self.shift",
+     "p.pts = None if pts is None else pts - self.shift + round(0.1 / self.time_base)",
+     "tests/test_convert.py -k timing_audio"),
+    ("live: no reset at hard cuts", "vmatte/live.py",
+     "ShotMatter(self.matter, warmup=0, scene_cuts=self.scene_cuts)",
+     "ShotMatter(self.matter, warmup=0, scene_cuts=False)", "tests/test_live.py -k hard_cut"),
+    ("blur: no edge margin", "vmatte/compose.py", "r = max(3, round(min(h, w) / 240))", "r = 0",
+     "tests/test_quality.py -k ring"),
+    ("blur: clear threshold 0.5", "vmatte/compose.py", "(m.pha >= 0.02)", "(m.pha >= 0.5)",
+     "tests/test_quality.py -k ring"),
+    ("writers write to the final name", "vmatte/io/video_writer.py",
+     "self.tmp = temp_path_for(self.path) if self.path is not None else None",
+     "self.tmp = self.path", "tests/test_writers.py"),
+    ("PNG writer writes in place", "vmatte/io/images.py",
+     'self.tmp = temp_path_for(self.folder / path.stem.replace("%", "_"), folder=True)',
+     "self.tmp = self.folder", "tests/test_writers.py"),
+    ("virtual camera gets black frames", "vmatte/io/sinks.py", "self.cam.send(np.ascontiguousarray(pixels))",
+     "self.cam.send(np.zeros_like(pixels))", "tests/test_live.py -k camera_loss"),
+    ("nothing sent while the camera is away", "vmatte/live.py",
+     "self.sink.write(self.last if self.last is not None else _placeholder(info.width, info.height), 0)",
+     "pass", "tests/test_live.py -k camera_loss"),
+    ("report stability over all pixels", "vmatte/report.py", "still = (grey - self._prev[0]).abs() < STILL",
+     "still = (grey - self._prev[0]).abs() < 2.0", "tests/test_report.py -k still"),
+    ("choke moves the edge one pixel too far", "vmatte/compose.py", "r = max(1, round(abs(self.choke)))",
+     "r = max(1, round(abs(self.choke))) + 1", "tests/test_quality.py -k choke_moves"),
+    ("first frame dropped", "vmatte/io/video_source.py", "itertools.chain([self._first], self._frames)",
+     "self._frames", "tests/test_convert.py -k prores_4444_rgba"),
+    ("video timestamps doubled (a time-base mix-up)", "vmatte/io/encoding.py", "    frame.pts = pts\n",
+     "    frame.pts = pts * 2\n", "tests/test_convert.py -k timing_audio"),
+    ("premultiplied instead of straight alpha", "vmatte/compose.py", 'return torch.cat([m.fgr, m.pha], 1)',
+     'return torch.cat([m.fgr * m.pha, m.pha], 1)', "tests/test_quality.py -k straight_alpha"),
+    ("composite uses the source, not the foreground", "vmatte/compose.py",
+     "return m.fgr * m.pha + background.render", "return m.src * m.pha + background.render",
+     "tests/test_quality.py -k straight_alpha"),
+    ("shots never settled", "vmatte/shots.py", "            if self.warmup:\n", "            if False:\n",
+     "tests/test_quality.py -k starts_settled"),
+    ("no same-palette cuts", "vmatte/scenecut.py", "cut = jump and (hist > self.min_hist or sure)",
+     "cut = jump and hist > self.min_hist", "tests/test_quality.py -k rearranged"),
+    ("per-stream reset resets nothing", "vmatte/engine/steppers.py", "                    s[stream] = 0\n",
+     "                    pass\n", "tests/test_engine.py -k batched_streams"),
+    ("pixels truncated, not rounded", "vmatte/pixels.py", ".mul(peak).add_(0.5)", ".mul(peak)",
+     "tests/test_engine.py -k rounded"),
+    ("despill allowed up to 2", "vmatte/options.py", 'kind=float,\n                            low=0, high=1)',
+     'kind=float,\n                            low=0, high=2)', "tests/test_options.py -k despill"),
+    ("output may overwrite the input", "vmatte/io/atomic.py", "        if real in sources:\n",
+     "        if False:\n", "tests/test_hostile.py -k on_the_input"),
+    ("image pattern gaps accepted", "vmatte/io/images.py", "        if missing:  # later frames",
+     "        if False:  # later frames", "tests/test_hostile.py -k bad_media"),
+    ("zeroed timestamps kept", "vmatte/io/video_source.py", "(last is not None and pts <= last)",
+     "(last is not None and pts < last)", "tests/test_hostile.py -k zero"),
+    ("read-back check skipped", "vmatte/io/video_writer.py", "                self._verify()\n",
+     "                pass\n", "tests/test_writers.py -k read_back"),
+    ("stale PNG frames kept", "vmatte/io/images.py", "        for p in stale:\n            p.unlink(missing_ok=True)\n",
+     "", "tests/test_hostile.py -k stale"),
+    ("cache trusts any file", "vmatte/cache.py",
+     "return path.is_file() and side.is_file() and side.read_text().strip() == sha256_of(path)",
+     "return path.is_file()", "tests/test_hostile.py -k tampered"),
+    ("replaced output gets default permissions", "vmatte/io/atomic.py",
+     "        mode = stat.S_IMODE(final.stat().st_mode)\n", "        raise OSError\n",
+     "tests/test_hostile.py -k permissions"),
+    ("live: Ctrl-C exits 0", "vmatte/cli.py", "        return 130\n    return 0", "        return 0\n    return 0",
+     "tests/test_live.py -k ctrl_c"),
+    ("auto ratio ignores the subject", "vmatte/engine/__init__.py",
+     "return min(1.0, SUBJECT_SHORT_SIDE[subject] / min(width, height))",
+     "return min(1.0, 270 / min(width, height))", "tests/test_engine.py -k auto_ratio"),
+]
+
+
+def copy_tree(dest: Path) -> None:
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.split()
+    for f in files:
+        src = ROOT / f
+        if src.is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / f)
+    (dest / "vmatte" / "registry").symlink_to(dest / "models")  # setuptools maps vmatte.registry to models/
+
+
+def run_one(name: str, file: str, old: str, new: str, tests: str, timeout: int,
+            control: bool = False) -> tuple[str, float]:
+    """Apply one mutation to a fresh copy and run `tests`: caught (they fail), MISSED (they pass).
+    control=True changes nothing: a control run must come out MISSED (the tests pass)."""
+    with tempfile.TemporaryDirectory(prefix="vmatte-mutant-") as d:
+        tree = Path(d)
+        copy_tree(tree)
+        code = (tree / file).read_text()
+        if not control:
+            if code.count(old) != 1:
+                return f"NOT APPLIED ({code.count(old)} matches)", 0.0
+            (tree / file).write_text(code.replace(old, new))
+        args = tests.split()
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        t0 = time.perf_counter()
+        try:
+            res = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *args],
+                                 cwd=tree, env=env, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return "caught (timed out)", time.perf_counter() - t0
+        took = time.perf_counter() - t0
+        if control and res.returncode:
+            print(res.stdout[-3000:], res.stderr[-1000:])
+        if res.returncode == 5:
+            return "NO TESTS RAN", took
+        return ("caught" if res.returncode != 0 else "MISSED"), took
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", help="comma-separated mutant names (substrings)")
+    ap.add_argument("--list", action="store_true")
+    ap.add_argument("--timeout", type=int, default=600)
+    a = ap.parse_args()
+    chosen = [m for m in MUTANTS if not a.only or any(s in m[0] for s in a.only.split(","))]
+    if a.list:
+        for m in chosen:
+            print(f"{m[0]:45} {m[1]:28} {m[4]}")
+        return
+    for tests in dict.fromkeys(m[4] for m in chosen):  # the tests must pass on the code as it is
+        verdict, took = run_one("control", "vmatte/__init__.py", "", "", tests, a.timeout, control=True)
+        if verdict != "MISSED":
+            sys.exit(f"control run failed for {tests} ({verdict}): fix the tests first")
+    rows = []
+    for name, file, old, new, tests in chosen:
+        verdict, took = run_one(name, file, old, new, tests, a.timeout)
+        rows.append((name, verdict))
+        print(f"{verdict:14} {took:6.1f} s  {name}  ({file}; {tests})", flush=True)
+    caught = sum(v.startswith("caught") for _, v in rows)
+    print(f"{caught} of {len(rows)} caught")
+    sys.exit(0 if caught == len(rows) else 1)
+
+
+if __name__ == "__main__":
+    main()

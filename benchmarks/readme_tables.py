@@ -1,0 +1,200 @@
+"""The README's figure tables, made from the recorded runs in benchmarks/results/*.json, so they cannot
+drift from the evidence. A range is the min-max over the recorded runs of that figure.
+
+    python benchmarks/readme_tables.py          # rewrite the tables between the README's markers
+    python benchmarks/readme_tables.py --check  # exit 1 if the README differs (a test runs this)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+MARK = re.compile(r"(<!-- figures:(?P<name>[a-z0-9-]+) -->\n)(.*?)(<!-- /figures -->)", re.S)
+
+
+def load(prefix: str) -> list[tuple[str, dict]]:
+    """(file name, content) of every results file whose name starts with `prefix`, oldest name first."""
+    return [(p.name, json.loads(p.read_text())) for p in sorted(RESULTS.glob(f"{prefix}*.json"))]
+
+
+def span(values: Iterable[float | None], fmt: str = "{:.2f}") -> str:
+    """'a' or 'a-b' over the recorded values (those present); '' when none."""
+    vs = sorted(v for v in values if v is not None)
+    if not vs:
+        return ""
+    lo, hi = fmt.format(vs[0]), fmt.format(vs[-1])
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
+def table(head: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    out += ["| " + " | ".join(r) + " |" for r in rows if any(r[1:])]
+    return "\n".join(out) + "\n"
+
+
+def sources(files: list[str]) -> str:
+    return "From " + ", ".join(f"`{f}`" for f in files) + " in `benchmarks/results/`.\n\n"
+
+
+def gpu_network() -> str:
+    runs = [(f, d) for f, d in load("gpu-") if isinstance(d.get("network"), list)]
+
+    def pick(size: str, dtype: str, backend: str, key: str) -> list[float]:
+        return [r[key] for _, d in runs for r in d["network"]
+                if r["size"] == size and r["dtype"] == dtype and r["backend"] == backend]
+
+    rows = []
+    for size in ("720p", "1080p", "4K"):
+        ratio = next((r["ratio"] for _, d in runs for r in d["network"] if r["size"] == size), "")
+        comp = [d["torch_compile"] for _, d in load("gpu-")
+                if size == "1080p" and "network_ms" in (d.get("torch_compile") or {})]
+        rows.append([f"{size} @{ratio}", span(pick(size, "float32", "torch", "network_ms")),
+                     span(pick(size, "float32", "cuda-graph", "network_ms")),
+                     f"{span(pick(size, 'float16', 'cuda-graph', 'network_ms'))} / "
+                     f"{span(pick(size, 'float16', 'cuda-graph', 'with_transfers_ms'))}",
+                     f"{span(c['network_ms'] for c in comp)} / {span(c['with_transfers_ms'] for c in comp)}"
+                     if comp else ""])
+    cards = sorted({d["card"] for _, d in runs})
+    return (f"Card: {', '.join(cards)}. ms per frame, batch 1; \"with transfers\" = uint8 frame from host memory "
+            "in, uint8 RGBA back in host memory, synchronised. " + sources([f for f, _ in runs]) +
+            table(["input @ratio", "fp32 eager", "fp32 graph", "fp16 graph: network / with transfers",
+                   "fp16 torch-compile + graph: network / with transfers"], rows))
+
+
+def gpu_pipeline() -> str:
+    runs = load("gpu-")
+    enc = [d["encode"] for _, d in runs if isinstance(d.get("encode"), dict) and "ceiling_fps" in d["encode"]]
+    e2e = [d["end_to_end"] for _, d in runs if isinstance(d.get("end_to_end"), dict) and "fps" in d["end_to_end"]]
+    bat = [d["batched"] for _, d in runs if d.get("batched")]
+    bat = [r for b in bat for r in (b if isinstance(b, list) else [b]) if isinstance(r, dict)]
+    prec = [d["precision"] for _, d in runs if isinstance(d.get("precision"), dict)]
+    live = [r for _, d in runs if isinstance(d.get("live"), list) for r in d["live"]]
+    rows = [
+        ["ProRes 4444 1080p encode: all cores as single-thread processes (the ceiling)",
+         span((e["ceiling_fps"] for e in enc), "{:.1f}") + " fps"],
+        ["one encoder with FFmpeg's frame threads / vmatte's pool",
+         f"{span((e['codec_threads_fps'] for e in enc), '{:.1f}')} / "
+         f"{span((e['pool_fps'] for e in enc), '{:.1f}')} fps"],
+        ["`vmatte convert` 1080p H.264 → ProRes 4444, in the pipeline (of the ceiling in the same run)",
+         f"{span((e['fps'] for e in e2e), '{:.1f}')} fps ({span((e.get('of_ceiling') for e in e2e), '{:.2f}')})"],
+        ["fp16 vs fp32 alpha, 1080p real portrait: mean / max",
+         f"{span((p['fp16_vs_fp32_alpha_mean_abs'] for p in prec), '{:.1e}')} / "
+         f"{span((p['max_abs'] for p in prec), '{:.3f}')}"],
+    ]
+    for backend in sorted({r.get("backend", "cuda-graph") for r in bat}):
+        mine = [r for r in bat if r.get("backend", "cuda-graph") == backend]
+        rows.append([f"4 streams of 1080p in one batched step ({backend}): network / with uploads",
+                     f"{span(r.get('network_ms') for r in mine)} ms "
+                     f"({span((r.get('network_fps_total') for r in mine), '{:.0f}')} fps) / "
+                     f"{span(r.get('with_uploads_ms', r.get('batch_ms')) for r in mine)} ms "
+                     f"({span((r.get('fps_total') for r in mine), '{:.0f}')} fps)"])
+    for bg in ("blur:20", "green"):
+        mine = [r for r in live if r["background"] == bg]
+        if mine:
+            rows.append([f"live 1080p30 file played in real time → H.264 file, {bg}: fps, dropped of 300, p95",
+                         f"{span((r['fps'] for r in mine), '{:.1f}')} fps, "
+                         f"{span((r['dropped'] for r in mine), '{:.0f}')} dropped, "
+                         f"p95 {span((r['latency_ms']['p95'] for r in mine), '{:.1f}')} ms"])
+    return sources([f for f, _ in runs]) + table(["what (GPU host)", "figure"], rows)
+
+
+def cpu() -> str:
+    rows, files = [], []
+
+    def add(prefix: str, make: Callable[[list[dict]], list[list[str]]]) -> None:
+        runs = load(prefix)
+        if runs:
+            files.extend(f for f, _ in runs)
+            rows.extend(make([d for _, d in runs]))
+
+    def model_rows(ds: list[dict]) -> list[list[str]]:
+        out = []
+        for r in ds[0]["rows"]:
+            rs = [x for d in ds for x in d["rows"] if x["size"] == r["size"]]
+            out.append([f"network {r['size']} @{r['ratio']}: torch / torch channels_last / ONNX Runtime",
+                        f"{span(x['torch_fps'] for x in rs)} / {span(x['torch_channels_last_fps'] for x in rs)} / "
+                        f"{span(x['onnxruntime_fps'] for x in rs)} fps"])
+        return out
+
+    add("cpu-model", model_rows)
+    add("cpu-pipeline", lambda ds: [
+        ["720p stages alone: decode / ProRes 4444 encode aw / ks",
+         f"{span((d['stages']['decode_fps'] for d in ds), '{:.0f}')} / "
+         f"{span((d['stages']['encode_prores_aw_fps'] for d in ds), '{:.0f}')} / "
+         f"{span((d['stages']['encode_prores_ks_fps'] for d in ds), '{:.0f}')} fps"],
+        ["`vmatte convert` 720p → ProRes 4444 against the serial decode → official export in ONNX Runtime → "
+         "encode loop, whole processes, same run (default warm-up)",
+         f"{span(d['convert_warmup15_fps'] for d in ds)} vs {span(d['serial_fps'] for d in ds)} fps "
+         f"({span(d['convert_warmup15_fps'] / d['serial_fps'] for d in ds)}x; without warm-up "
+         f"{span(d['convert_warmup0_fps'] / d['serial_fps'] for d in ds)}x)"]])
+    add("cpu-clip-", lambda ds: [[f"the same on `{d['clip']}`, {d['frames']} frames",
+                                   f"{d['convert_fps']} vs {d['serial_fps']} fps "
+                                   f"({d['convert_fps'] / d['serial_fps']:.2f}x)"] for d in ds])
+    add("cpu-memory", lambda ds: [[f"peak memory of `vmatte convert`, {d['clip']}",
+                                    ", ".join(f"{r['frames']} frames {r['peak_mb']} MB" for r in d["rows"])]
+                                   for d in ds])
+    add("cpu-live-cpu", lambda ds: [[f"live {r['size']} 30 fps file in real time → file, ratio {r['ratio']}, "
+                                      f"{r['background']}: fps, dropped, p95",
+                                      f"{r['fps']} fps, {r['dropped']} of {r['frames_in']} dropped, "
+                                      f"p95 {r['latency_ms']['p95']:.0f} ms"] for d in ds for r in d["rows"]])
+    add("cpu-before-after", lambda ds: [[f"issue 10 restructure: `vmatte convert` {d['clip']}, after / before "
+                                          f"(median of {d['repeats']} alternating runs)",
+                                          f"{d['this_fps']} / {d['baseline_fps']} fps ({d['ratio']:.2f}x)"]
+                                         for d in ds])
+    add("soak-cpu", lambda ds: [[f"soak: live {d['setup']}, {d['minutes']:g} minutes",
+                                 f"memory slope {d['rss_slope_mb_per_minute']:+.2f} MB/minute "
+                                 f"({d['per_minute'][0]['rss_mb']:.0f} → {d['per_minute'][-1]['rss_mb']:.0f} MB); "
+                                 f"p95 first minute {d['per_minute'][0]['p95_ms_max_of_status_lines']} ms, last "
+                                 f"{d['per_minute'][-1]['p95_ms_max_of_status_lines']} ms; dropped "
+                                 f"{sum(m['dropped'] for m in d['per_minute'])} of "
+                                 f"{sum(m['dropped'] + m['frames_out'] for m in d['per_minute'])}"] for d in ds])
+    def trt_rows(ds: list[dict]) -> list[list[str]]:
+        builds = [b for d in ds for b in d["builds"]]
+        fp16 = [d["fp16"] for d in ds if d.get("fp16")]
+        return [["TensorRT for RTX engine build (no GPU): time, size fp32 / fp16",
+                 f"{span(b['build_s'] for b in builds)} s, "
+                 f"{span(b['engine_mb'] for b in builds if b['precision'] == 'fp32')} / "
+                 f"{span(b['engine_mb'] for b in builds if b['precision'] == 'fp16')} MB"],
+                ["fp16 vs fp32 alpha, our export in ONNX Runtime, 30 real frames: mean / max",
+                 f"{span((f['mean_abs_alpha'] for f in fp16), '{:.1e}')} / "
+                 f"{span((f['max_abs_alpha'] for f in fp16), '{:.4f}')}"]]
+
+    add("tensorrt-build", trt_rows)
+    machines = sorted({json.loads((RESULTS / f).read_text()).get("machine", "") for f in files} - {""})
+    return (f"Machine: {'; '.join(machines)}. " + sources(files) + table(["what (CPU)", "figure"], rows))
+
+
+TABLES = {"gpu-network": gpu_network, "gpu-pipeline": gpu_pipeline, "cpu": cpu}
+
+
+def render(text: str) -> str:
+    def fill(m: re.Match) -> str:
+        return m.group(1) + TABLES[m.group("name")]() + m.group(4)
+
+    return MARK.sub(fill, text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--check", action="store_true", help="exit 1 if the README's tables differ from the results")
+    a = ap.parse_args()
+    text = README.read_text()
+    new = render(text)
+    if a.check:
+        if new != text:
+            sys.exit("README figure tables differ from benchmarks/results; run python benchmarks/readme_tables.py")
+        print("README figure tables match benchmarks/results")
+        return
+    README.write_text(new)
+    print(f"rewrote {len(MARK.findall(text))} tables in {README}")
+
+
+if __name__ == "__main__":
+    main()
