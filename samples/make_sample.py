@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import os
 import subprocess
 import sys
@@ -63,13 +64,17 @@ def camera_move(photo: np.ndarray, n: int, width: int, height: int) -> Iterable[
 def write_clip(path: str | Path, frames: Iterable[np.ndarray], fps: Fraction = NTSC, audio: bool = True,
                timecode: str | None = "01:00:00:00", codec: str = "libx264", pix_fmt: str = "yuv420p",
                audio_codec: str = "aac", pts: Iterable[int] | None = None,
-               time_base: Fraction | None = None) -> None:
-    """Encode RGB uint8 frames (and a 440 Hz tone as long as the video) with PyAV."""
-    frames = list(frames)
-    h, w = frames[0].shape[:2]
-    fmt = {".webm": "webm", ".mkv": "matroska"}.get(Path(path).suffix, None)
+               time_base: Fraction | None = None, options: dict[str, str] | None = None,
+               container: str | None = None) -> None:
+    """Encode RGB uint8 frames (and a 440 Hz tone as long as the video) with PyAV. `frames` may be a
+    generator: a long clip is written without holding it in memory. `options` go to the video codec;
+    `container` names the format where the extension does not (e.g. 'h264', a raw stream)."""
+    frames = iter(frames)
+    first = next(frames)
+    h, w = first.shape[:2]
+    fmt = container or {".webm": "webm", ".mkv": "matroska"}.get(Path(path).suffix, None)
     with av.open(str(path), "w", format=fmt) as out:
-        v = out.add_stream(codec, rate=fps)
+        v = out.add_stream(codec, rate=fps, options=dict(options or {}))
         v.width, v.height, v.pix_fmt = w, h, pix_fmt
         tb = time_base or 1 / fps
         v.codec_context.time_base = tb
@@ -80,10 +85,11 @@ def write_clip(path: str | Path, frames: Iterable[np.ndarray], fps: Fraction = N
         a = None
         if audio:
             a = out.add_stream(audio_codec, rate=48000, layout="stereo")
-        stamps = list(pts) if pts is not None else list(range(len(frames)))
-        for img, p in zip(frames, stamps):
+        stamps: list[int] = []
+        for img, p in zip(itertools.chain([first], frames), pts if pts is not None else itertools.count()):
             f = av.VideoFrame.from_ndarray(img, format="rgb24")
             f.pts, f.time_base = p, tb
+            stamps = [*stamps[-1:], p]  # the last two, for the audio's length
             for pkt in v.encode(f):
                 out.mux(pkt)
         for pkt in v.encode(None):

@@ -194,13 +194,21 @@ def test_ten_bit_source_and_odd_size(tmp_path, model):
     assert decode(comp, "rgb24")[0].shape == (121, 161, 3)
 
 
-def test_image_sequence_input(tmp_path, source, ref):
+def test_image_sequence_input(tmp_path, source, ref, model):
     seq = tmp_path / "in"
     convert(source, foreground=seq / "f_%04d.png")  # any PNG sequence will do as input
     out = tmp_path / "o_%04d.png"
-    s = convert(seq, rgba=out, fps=30)
+    s = convert(seq, rgba=out, fps=30, warmup=0, scene_cuts="ignore")
     assert s.frames == 12
     assert len(list(tmp_path.glob("o_*.png"))) == 12
+    from vmatte.engine import Matter
+    from vmatte.io.images import read_image
+
+    m = Matter(model, 0.5)  # the same images matted here, in order, must give the same alpha
+    for i in range(12):
+        want = m(read_image(seq / f"f_{i:04d}.png")).pha[0, 0].numpy()
+        got = decode(tmp_path / f"o_{i:04d}.png", "rgba", colorspace=None)[0][..., 3] / 255
+        assert np.abs(got - want).max() <= 0.51 / 255 + 1e-4
 
 
 def test_real_clip_to_prores(model, tmp_path):

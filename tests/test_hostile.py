@@ -165,16 +165,7 @@ def _two_streams(path: Path, frames: list[np.ndarray]) -> None:
 
 
 def _raw_h264(path: Path, frames: list[np.ndarray]) -> None:
-    with av.open(str(path), "w", format="h264") as o:
-        v = o.add_stream("libx264", rate=30)
-        v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
-        for i, img in enumerate(frames):
-            f = av.VideoFrame.from_ndarray(img, format="rgb24")
-            f.pts = i
-            for p in v.encode(f):
-                o.mux(p)
-        for p in v.encode(None):
-            o.mux(p)
+    write_clip(path, frames, fps=FPS, audio=False, timecode=None, container="h264")
 
 
 def _zero_timestamps(tmp: Path, path: Path, frames: list[np.ndarray]) -> None:
@@ -198,16 +189,7 @@ def _truncate_to_frames(full: Path, out: Path, frames: int) -> None:
 def _edit_list(path: Path, frames: list[np.ndarray]) -> None:
     """60 intra frames whose edit list starts 20 frames in (what a lossless trim writes): plays 40."""
     tmp = path.with_name("intra.mp4")
-    with av.open(str(tmp), "w") as o:
-        v = o.add_stream("libx264", rate=30, options={"g": "1"})
-        v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
-        for i, img in enumerate(frames):
-            f = av.VideoFrame.from_ndarray(img, format="rgb24")
-            f.pts = i
-            for p in v.encode(f):
-                o.mux(p)
-        for p in v.encode(None):
-            o.mux(p)
+    write_clip(tmp, frames, fps=FPS, audio=False, timecode=None, options={"g": "1"})
     with av.open(str(tmp)) as i, av.open(str(path), "w") as o:
         src = i.streams.video[0]
         s = o.add_stream_from_template(src)

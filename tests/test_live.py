@@ -343,3 +343,19 @@ def test_ctrl_c_ends_a_virtual_camera_session_cleanly(tmp_path):
     assert "interrupted" in err
     rec = json.loads(done.read_text())
     assert rec["closed"] and 0 < rec["frames"] < 300
+
+
+def test_live_timings_stay_bounded_however_long_the_session():
+    """A day at 30 fps is 2.6 million frames: the timings kept for the percentiles stop growing, the
+    maximum stays exact and the percentiles stay close."""
+    from vmatte.stats import Samples, percentiles
+
+    rng = np.random.default_rng(0)
+    data = rng.gamma(4, 0.005, 200_000)
+    s = Samples(keep=5_000)
+    for v in data:
+        s.add(float(v))
+    assert len(s.values) == 5_000 and len(s) == 200_000 and len(s.recent) == 100
+    got, want = percentiles(s), percentiles(list(data))
+    assert got["max"] == want["max"]
+    assert abs(got["p95"] - want["p95"]) < 0.05 * want["p95"] and abs(got["p50"] - want["p50"]) < 0.05 * want["p50"]

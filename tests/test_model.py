@@ -86,7 +86,8 @@ def test_pth_round_trip_loads_with_weights_only(model, tmp_path):
 
 
 def test_resnet50_layout_matches_official_names():
-    """Official rvm_resnet50.pth keys follow torchvision's ResNet: spot-check the layout, then a strict round trip."""
+    """Official rvm_resnet50.pth keys follow torchvision's ResNet: spot-check the layout and run it. (The real
+    checkpoint is not reachable here; loading our own state dict back would prove nothing, so it is not done.)"""
     net = MattingNetwork("resnet50")
     sd = net.state_dict()
     for key, shape in {
@@ -100,7 +101,6 @@ def test_resnet50_layout_matches_official_names():
     }.items():
         assert tuple(sd[key].shape) == shape, key
     assert net.backbone.layer4[1].conv2.dilation == (2, 2)
-    MattingNetwork("resnet50").load_state_dict(sd, strict=True)
     with torch.no_grad():
         fgr, pha, *rec = net.eval()(torch.rand(1, 3, 64, 96), downsample_ratio=0.5)
     assert pha.shape == (1, 1, 64, 96) and rec[3].shape[1] == 128

@@ -24,7 +24,7 @@ from .io.frames import check_size
 from .io.sinks import Sink, VirtualCameraSink, open_sink
 from .io.sources import open_source
 from .options import LiveOptions, MattingOptions, is_url
-from .stats import LiveStats, percentiles
+from .stats import LiveStats, Samples, percentiles
 from .threads import END, JitterBuffer, Worker, offer
 
 STATUS_EVERY = 5.0  # seconds between status lines on stderr
@@ -96,9 +96,8 @@ class _Session:
             self.matter.prepare(w, h)
         self.scene_cuts = matting.scene_cuts == "reset"
         self.stats = LiveStats()
-        self.latencies: list[float] = []
-        self.sink_times: list[float] = []
-        self.stages: dict[str, list[float]] = {"buffer": [], "network": [], "compose": [], "handoff": []}
+        self.latencies, self.sink_times = Samples(), Samples()
+        self.stages = {k: Samples() for k in ("buffer", "network", "compose", "handoff")}
 
     def _pixels(self, m, index: int = 0) -> np.ndarray:
         """A matte as the sink's pixels, at the source's size."""
@@ -118,10 +117,10 @@ class _Session:
         while (item := handoff.get()) is not END:
             out, pts, captured, queued = item
             t0 = time.perf_counter()
-            self.latencies.append(t0 - captured)
-            self.stages["handoff"].append(t0 - queued)
+            self.latencies.add(t0 - captured)
+            self.stages["handoff"].add(t0 - queued)
             self.sink.write(out, pts)
-            self.sink_times.append(time.perf_counter() - t0)
+            self.sink_times.add(time.perf_counter() - t0)
             self.stats.frames_out += 1
             self.last = out if out.shape[2] == 3 else None
             if not self.src.live and hasattr(self.sink, "pace"):
@@ -150,7 +149,7 @@ class _Session:
                     self.sink.write(self.last if self.last is not None else _placeholder(info.width, info.height), 0)
                 continue
             self.picked = time.perf_counter()
-            self.stages["buffer"].append(self.picked - item.captured)
+            self.stages["buffer"].add(self.picked - item.captured)
             yield item
 
     def run(self) -> LiveStats:
@@ -173,10 +172,10 @@ class _Session:
             with torch.inference_mode():
                 for f, m, _ in shots.run(self._frames(buffer, stop)):
                     t_net = time.perf_counter()
-                    self.stages["network"].append(t_net - self.picked)
+                    self.stages["network"].add(t_net - self.picked)
                     out = self._pixels(self.edges.apply(m) if self.edges else m, f.index)
                     queued = time.perf_counter()
-                    self.stages["compose"].append(queued - t_net)
+                    self.stages["compose"].add(queued - t_net)
                     if not offer(handoff, (out, f.pts, f.captured, queued), stop, sender) or \
                             getattr(self.sink, "closed", False):
                         break
@@ -202,7 +201,7 @@ class _Session:
         s.fps = s.frames_out / elapsed if elapsed > 0 else 0.0
         if self.latencies:
             s.latency_ms, s.sink_ms = percentiles(self.latencies), percentiles(self.sink_times)
-            s.stage_ms_p50 = {k: round(float(np.median(v)) * 1000, 2) for k, v in self.stages.items() if v}
+            s.stage_ms_p50 = {k: v.median_ms() for k, v in self.stages.items() if v}
         if not self.opts.quiet:
             print(s.status(elapsed, self.latencies), file=sys.stderr)
         return s

@@ -1,6 +1,8 @@
 """Timing figures the drivers report: per-stage busy time (batch) and live latency statistics."""
 from __future__ import annotations
 
+import random
+from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,11 +18,41 @@ class StageTimes:
     encode: float = 0.0
 
 
-def percentiles(seconds: list[float]) -> dict[str, float]:
+class Samples:
+    """Durations in seconds, in bounded memory however long a live session runs: every sample up to
+    `keep`, after that a uniform random reservoir of `keep` of them (percentiles are then estimates),
+    the exact maximum, and the latest 100 for the status line. (A list of every frame's timings grew
+    by ~0.4 MB a minute at 30 fps: 6 lists of Python floats.)"""
+
+    def __init__(self, keep: int = 20_000) -> None:
+        self.keep, self.count, self.max = keep, 0, 0.0
+        self.values: list[float] = []
+        self.recent: deque[float] = deque(maxlen=100)
+        self.rng = random.Random(0)
+
+    def add(self, seconds: float) -> None:
+        self.count += 1
+        self.max = max(self.max, seconds)
+        self.recent.append(seconds)
+        if len(self.values) < self.keep:
+            self.values.append(seconds)
+        elif (j := self.rng.randrange(self.count)) < self.keep:
+            self.values[j] = seconds
+
+    def __len__(self) -> int:
+        return self.count
+
+    def median_ms(self) -> float:
+        return round(float(np.median(self.values)) * 1000, 2)
+
+
+def percentiles(seconds: Samples | list[float]) -> dict[str, float]:
     """p50, p95 and max of durations in seconds, as milliseconds."""
-    ms = np.array(seconds or [0.0]) * 1000
+    values = seconds.values if isinstance(seconds, Samples) else seconds
+    ms = np.array(values or [0.0]) * 1000
+    top = seconds.max * 1000 if isinstance(seconds, Samples) and seconds.count else float(ms.max())
     return {"p50": round(float(np.percentile(ms, 50)), 2), "p95": round(float(np.percentile(ms, 95)), 2),
-            "max": round(float(ms.max()), 2)}
+            "max": round(top, 2)}
 
 
 @dataclass
@@ -39,8 +71,8 @@ class LiveStats:
     stage_ms_p50: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False  # ended by Ctrl-C or SIGTERM rather than by the source or max_frames
 
-    def status(self, elapsed: float, latencies: list[float]) -> str:
+    def status(self, elapsed: float, latencies: Samples) -> str:
         """The status line: frames, fps over `elapsed` seconds, drops, recent latency."""
-        recent = percentiles(latencies[-100:])
+        recent = percentiles(list(latencies.recent))
         return (f"vmatte live: {self.frames_out} frames, {self.frames_out / max(elapsed, 1e-9):.1f} fps, "
                 f"{self.frames_dropped} dropped, latency p50 {recent['p50']:.0f} ms p95 {recent['p95']:.0f} ms")
