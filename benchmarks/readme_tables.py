@@ -133,7 +133,10 @@ def cpu() -> str:
          "encode loop, whole processes, same run (default warm-up)",
          f"{span(d['convert_warmup15_fps'] for d in ds)} vs {span(d['serial_fps'] for d in ds)} fps "
          f"({span(d['convert_warmup15_fps'] / d['serial_fps'] for d in ds)}x; without warm-up "
-         f"{span(d['convert_warmup0_fps'] / d['serial_fps'] for d in ds)}x)"]])
+         f"{span(d['convert_warmup0_fps'] / d['serial_fps'] for d in ds)}x)"],
+        *[[f"peak memory of `vmatte convert` 720p → ProRes 4444, {n} frames",
+           f"{span((d['peak_mb'][n] for d in ds if n in d['peak_mb']), '{:.0f}')} MB"]
+          for n in sorted({k for d in ds for k in d["peak_mb"]}, key=int)]])
     add("cpu-clip-", lambda ds: [[f"the same on `{d['clip']}`, {d['frames']} frames",
                                    f"{d['convert_fps']} vs {d['serial_fps']} fps "
                                    f"({d['convert_fps'] / d['serial_fps']:.2f}x)"] for d in ds])

@@ -205,3 +205,13 @@ def test_url_source_for_convert_and_live(served, out):
 def test_missing_url_is_one_line(out):
     res = run("convert", "http://127.0.0.1:9/nothing.mp4", "-o", out / "o.mov")
     assert_clean_failure(res, out, "cannot open http://127.0.0.1:9/nothing.mp4")
+
+
+@pytest.mark.parametrize("command", ["convert", "report", "live", "export", "models", "cache"])
+def test_help_lists_every_option_without_torch(command):
+    res = run(command, "--help")
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert "usage: vmatte" in res.stdout and not res.torch_imported
+    if command == "convert":
+        for flag in ("--downsample-ratio", "--max-pixels", "--stream", "--matte-choke", "--prores-encoder", "-q"):
+            assert flag in res.stdout

@@ -35,13 +35,13 @@ def _add(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (),
         if f.name in skip or not spec.cli or (only is not None and f.name not in only):
             continue
         flags = [flag_of(f.name, spec)] + ([spec.short] if spec.short else [])
+        text = spec.help.replace("%", "%%")  # argparse formats help with %
         if spec.kind is bool:
-            p.add_argument(*flags, dest=f.name, action="store_const", const=not f.default, default=None,
-                           help=spec.help)
+            p.add_argument(*flags, dest=f.name, action="store_const", const=not f.default, default=None, help=text)
         else:
             default = "" if f.default is None else f" (default {f.default})"
             p.add_argument(*flags, dest=f.name, default=None, choices=spec.choices, metavar=spec.metavar,
-                           help=spec.help + default)
+                           help=text + default)
 
 
 def build_parser() -> argparse.ArgumentParser:
