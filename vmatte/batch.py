@@ -73,7 +73,8 @@ def _folder_names(videos: list[Path]) -> dict[Path, str]:
 
 
 def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
-    """Matte a video file or URL, an image sequence, or a folder of videos into the requested outputs.
+    """Matte a video file or URL, an image sequence, a folder of videos, a photo or a folder of photos
+    (vmatte.photos: a folder of images into output folders) into the requested outputs.
 
     Outputs: rgba (straight alpha + predicted foreground colour), matte (alpha only), composite (over
     `background`: colour, image, video or blur[:sigma]; default green), foreground (predicted colour);
@@ -83,6 +84,10 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
     BatchSummary for a folder.
     """
     matting, out = split_options(options)
+    from . import photos
+
+    if photos.is_photo_input(input, out):
+        return photos.convert(input, matting, out)
     targets, folders = _targets(out)
     for role, target in targets.items():
         if role not in folders:

@@ -167,6 +167,9 @@ class OutputOptions(Checked):
     max_pixels: int = option(40_000_000, MAX_PIXELS_HELP, **MAX_PIXELS)
     warmup: int = option(15, "frames each shot's state is settled on before its first output frame (0: off)",
                          kind=int, low=0, high=300)
+    still_passes: int = option(3, "photos: steps the state is settled on the photo itself before its matte",
+                               kind=int, low=0, high=50)
+    quality: int = option(95, "photos: JPEG/WebP quality, 1-100 (WebP 100 is lossless)", kind=int, low=1, high=100)
     progress: bool = option(True, "no progress bar", kind=bool, flag="--no-progress")
     quiet: bool = option(False, QUIET, kind=bool, short="-q")
     verbose: bool = option(False, VERBOSE, kind=bool, short="-v")

@@ -1,0 +1,116 @@
+"""Photos in and out: any mode read upright (EXIF orientation), the ICC profile carried; PNG, JPEG, WebP
+and TIFF written under a temporary name, read back, and renamed.
+
+Pixels come through OpenCV (16-bit PNG and TIFF keep their depth; CMYK, grey and palette images become
+RGB; an alpha channel is dropped: the matte replaces it); Pillow checks the file is whole, gives the
+size before decoding (for --max-pixels), the EXIF orientation and the ICC profile, and writes the
+8-bit formats with that profile. 16-bit outputs (TIFF, 16-bit PNG) are written by OpenCV, which keeps
+no profile: they are in the source's colours, untagged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import VmatteError
+from .atomic import temp_path_for, write_atomically
+from .frames import MATTE_BYTES_PER_PIXEL
+
+PHOTO_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
+# EXIF orientation -> what makes the picture upright (as Pillow's ImageOps.exif_transpose does)
+UPRIGHT = {
+    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1), 7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+@dataclass
+class Photo:
+    """An upright picture: HxWx3 RGB, uint8 or uint16; the ICC profile it came with, if any."""
+
+    image: np.ndarray
+    icc: bytes | None
+    name: str
+
+
+def read_photo(path: Path, max_pixels: int) -> Photo:
+    """A photo upright, with its profile; one line for a missing, truncated, non-image or too large file."""
+    from PIL import Image, UnidentifiedImageError
+
+    Image.MAX_IMAGE_PIXELS = None  # --max-pixels is the limit, with its own message
+    if not path.is_file():
+        raise VmatteError(f"{path} does not exist or is not a file; check the path")
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise VmatteError(f"{path.name} is {w}x{h} ({w * h / 1e6:.1f} MP), above --max-pixels {max_pixels}; "
+                                  f"matting it needs about {w * h * MATTE_BYTES_PER_PIXEL / 1e9 + 1:.0f} GB of "
+                                  f"memory. Pass --max-pixels {w * h} to go ahead")
+            im.load()  # decodes the whole file: a truncated one fails here
+            icc = im.info.get("icc_profile")
+            orientation = im.getexif().get(0x0112, 1)
+    except UnidentifiedImageError:
+        raise VmatteError(f"{path} is not an image (or not one Pillow reads); give a PNG, JPEG, WebP or TIFF") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise VmatteError(f"{path} is damaged or truncated ({e}); re-export or re-download it") from None
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
+    if img is None:
+        raise VmatteError(f"{path} could not be decoded; re-save it as PNG or JPEG")
+    if img.dtype not in (np.uint8, np.uint16):
+        img = (np.clip(img.astype(np.float32), 0, 1) * 65535).astype(np.uint16)
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, 2)
+    elif img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    else:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    img = np.ascontiguousarray(UPRIGHT.get(orientation, lambda a: a)(img))
+    return Photo(img, icc, path.name)
+
+
+def write_photo(path: Path, pixels: np.ndarray, layout: str, icc: bytes | None = None, quality: int = 95) -> None:
+    """Write an HxWxC array (RGBA, RGB or gray; uint8 or uint16) by the file's extension: PNG (8/16-bit),
+    JPEG (8-bit RGB, `quality` 1-100), WebP (8-bit, with alpha; 100 is lossless), TIFF (16-bit)."""
+    ext = path.suffix.lower()
+    if ext in (".jpg", ".jpeg") and layout != "rgb":
+        raise VmatteError(f"{path}: JPEG has no alpha; write .png, .webp or .tif, or flatten it with --composite")
+    if ext not in PHOTO_EXTS - {".bmp"}:
+        raise VmatteError(f"{path}: unknown photo output type {ext or '(none)'!r}; use .png, .jpg, .webp or .tif")
+
+    def save(tmp: Path) -> None:
+        if pixels.dtype == np.uint16 or ext in (".tif", ".tiff"):
+            data = pixels if pixels.dtype == np.uint16 else pixels.astype(np.uint16) * 257
+            conv = {"rgba": cv2.COLOR_RGBA2BGRA, "rgb": cv2.COLOR_RGB2BGR}.get(layout)
+            ok, buf = cv2.imencode(ext if ext != ".jpeg" else ".jpg", cv2.cvtColor(data, conv) if conv else data)
+            if not ok:
+                raise VmatteError(f"{path}: OpenCV could not encode it")
+            tmp.write_bytes(buf.tobytes())
+            return
+        from PIL import Image
+
+        mode = {"rgba": "RGBA", "rgb": "RGB", "gray": "L"}[layout]
+        im = Image.fromarray(pixels[..., 0] if layout == "gray" else pixels, mode)
+        fmt = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}[ext]
+        extra = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+        if fmt == "WEBP" and quality >= 100:
+            extra = {"lossless": True}
+        im.save(tmp, fmt, icc_profile=icc, **extra)
+
+    write_atomically(path, lambda tmp: (save(tmp), _check(tmp, pixels.shape[:2], path)))
+
+
+def _check(tmp: Path, size: tuple[int, int], final: Path) -> None:
+    """Read the written photo back: whole, and the size it should be."""
+    back = cv2.imread(str(tmp), cv2.IMREAD_UNCHANGED)
+    if back is None or back.shape[:2] != tuple(size):
+        raise VmatteError(f"{final} did not read back as a {size[1]}x{size[0]} image; nothing was written there")
+
+
+def check_writable(path: Path) -> None:
+    """Fail now, not after matting, if `path` cannot be written."""
+    temp_path_for(path).unlink()

@@ -1,0 +1,144 @@
+"""Photos: one picture, or a folder of them, each matted on its own, in a still mode.
+
+A photo has no temporal context, so the recurrent state is settled on the photo itself (`still_passes`
+steps) and the network runs at a larger internal scale than video (`STILL_SHORT_SIDE`), both chosen by
+benchmarks/still_mode.py against the P3M portraits. Outputs: `--rgba` .png (8-bit, 16-bit for 16-bit
+sources), .webp (alpha) or .tif (16-bit); `--composite` flattened over `--background` (default white)
+as .jpg (`--quality`), .png or .webp; `--matte` 16-bit .png or .tif; `--foreground`. A folder of photos
+gives outputs with the same names in the output folders; finished ones are skipped on a rerun.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import VmatteError
+from .io.photo import PHOTO_EXTS, check_writable, read_photo, write_photo
+from .options import MattingOptions, OutputOptions, is_url
+
+STILL_SHORT_SIDE = 512  # the network's internal short side for photos, pixels (see still_mode.py)
+ROLE_EXT = {"rgba": ".png", "matte": ".png", "composite": ".jpg", "foreground": ".png"}
+SHORTHAND = {".png": "rgba", ".webp": "rgba", ".tif": "rgba", ".tiff": "rgba", ".jpg": "composite",
+             ".jpeg": "composite"}
+LAYOUT = {"rgba": "rgba", "matte": "gray", "composite": "rgb", "foreground": "rgb"}
+
+
+def is_photo_input(input: Any, out: OutputOptions) -> bool:
+    """A single image file; or a folder of images when every output asked for is a folder."""
+    if is_url(input):
+        return False
+    p = Path(input)
+    if p.is_file():
+        return p.suffix.lower() in PHOTO_EXTS
+    if not p.is_dir() or not any(q.suffix.lower() in PHOTO_EXTS for q in p.iterdir()):
+        return False
+    given = [v for v in (out.rgba, out.matte, out.composite, out.foreground, out.output) if v]
+    return bool(given) and all(v.endswith(("/", "\\")) or Path(v).is_dir() for v in given)
+
+
+def _targets(out: OutputOptions) -> dict[str, str]:
+    given = {r: getattr(out, r) for r in ROLE_EXT if getattr(out, r)}
+    if out.output is not None:
+        role = SHORTHAND.get(Path(out.output).suffix.lower())
+        if role is None:
+            raise VmatteError(f"-o {out.output}: for a photo use .png/.webp/.tif (cut out) or .jpg (flattened)")
+        given.setdefault(role, out.output)
+    if not given:
+        raise VmatteError("no output asked for; add --rgba PATH, --matte PATH, --composite PATH or -o PATH")
+    if out.report is not None:
+        raise VmatteError("--report is for clips; a photo has no temporal stability to report")
+    return given
+
+
+def convert(input: str | Path, matting: MattingOptions, out: OutputOptions):
+    """Matte one photo (returns a Summary) or a folder of photos (returns a BatchSummary)."""
+    from .batch import BatchSummary
+    from .io.atomic import guard_paths
+    from .pipeline import Summary
+
+    targets = _targets(out)
+    src = Path(input)
+    if matting.background == "transparent":
+        raise VmatteError("--background transparent: write --rgba (.png, .webp or .tif) for a cut-out")
+    if src.is_file():
+        folders = {r for r, p in targets.items() if p.endswith(("/", "\\")) or Path(p).is_dir()}
+        paths = {r: Path(p) / f"{src.stem}{ROLE_EXT[r]}" if r in folders else Path(p) for r, p in targets.items()}
+        backdrop = matting.background if matting.background and Path(matting.background).is_file() else None
+        guard_paths([src, backdrop], {f"--{r}": p for r, p in paths.items()})
+        for r in folders:  # one photo into a folder: named after the photo
+            paths[r].parent.mkdir(parents=True, exist_ok=True)
+        for p in paths.values():
+            check_writable(p)
+        photo = read_photo(src, out.max_pixels)
+        t0 = time.perf_counter()
+        _matte_one(photo, paths, _Still(matting, out), matting, out)
+        seconds = time.perf_counter() - t0
+        return Summary(1, seconds, 1 / seconds if seconds else 0.0)
+    folders = {r: Path(p) for r, p in targets.items()}
+    guard_paths([], {f"--{r}": p / f"x{ROLE_EXT[r]}" for r, p in folders.items()}, src)
+    for f in folders.values():
+        f.mkdir(parents=True, exist_ok=True)
+    still, result, t0 = _Still(matting, out), BatchSummary(), time.perf_counter()
+    names = sorted(q for q in src.iterdir() if q.suffix.lower() in PHOTO_EXTS and q.is_file())
+    for q in names:
+        finals = {r: folder / f"{q.stem}{ROLE_EXT[r]}" for r, folder in folders.items()}
+        if all(f.exists() for f in finals.values()):
+            result.skipped.append(str(q))
+            continue
+        try:
+            s0 = time.perf_counter()
+            _matte_one(read_photo(q, out.max_pixels), {r: f for r, f in finals.items() if not f.exists()}, still,
+                       matting, out)
+            took = time.perf_counter() - s0
+            result.done[str(q)] = Summary(1, took, 1 / took if took else 0.0)
+        except VmatteError as e:
+            result.failed[str(q)] = str(e)
+        done = len(result.done)
+        if not out.quiet and out.progress and done:
+            print(f"\rvmatte: {done} photos, {done / (time.perf_counter() - t0):.2f} per second", end="",
+                  flush=True)
+    if not out.quiet and out.progress and result.done:
+        print()
+    return result
+
+
+class _Still:
+    """The network, loaded once, with one Matter per internal ratio (photos differ in size)."""
+
+    def __init__(self, matting: MattingOptions, out: OutputOptions) -> None:
+        from .weights import load_model
+
+        self.model = load_model(matting.model, matting.weights, matting.device, matting.precision)
+        self.matting, self.passes = matting, out.still_passes
+        self.matters: dict[float, Any] = {}
+
+    def __call__(self, image):
+        from .engine import Matter
+
+        h, w = image.shape[:2]
+        r = self.matting.downsample_ratio
+        ratio = min(1.0, STILL_SHORT_SIDE / min(w, h)) if r == "auto" else float(r)
+        if ratio not in self.matters:
+            self.matters[ratio] = Matter(self.model, ratio, self.matting.backend)
+        matter = self.matters[ratio]
+        matter.reset()  # every photo on its own
+        for _ in range(self.passes):
+            matter.settle(image)
+        return matter(image)
+
+
+def _matte_one(photo, paths: dict[str, Path], still: _Still, matting: MattingOptions, out: OutputOptions) -> None:
+    from .compose import EdgeControls, parse_background, render
+    from .pixels import to_array
+
+    m = still(photo.image)
+    edges = EdgeControls(matting.matte_choke, matting.feather, matting.despill)
+    if edges:
+        m = edges.apply(m)
+    bg = parse_background(matting.background or "white", matting.background_fit) if "composite" in paths else None
+    deep = photo.image.dtype.itemsize == 2
+    for role, path in paths.items():
+        ext = path.suffix.lower()
+        bits = 16 if ext in (".tif", ".tiff") or (ext == ".png" and (deep or role == "matte")) else 8
+        write_photo(path, to_array(render(role, m, bg, 0), bits), LAYOUT[role], photo.icc, out.quality)
