@@ -174,7 +174,27 @@ def cpu() -> str:
     return (f"Machine: {'; '.join(machines)}. " + sources(files) + table(["what (CPU)", "figure"], rows))
 
 
-TABLES = {"gpu-network": gpu_network, "gpu-pipeline": gpu_pipeline, "cpu": cpu}
+def still() -> str:
+    runs = load("still-mode")
+    if not runs:
+        return ""
+    f, d = runs[-1]
+    names = [n[-8:] for n in d["portraits"]]
+
+    def row(label: str, side: int, passes: int, flip: bool) -> list[str]:
+        t = next(t for t in d["table"] if (t["short_side"], t["passes"], t["flip"]) == (side, passes, flip))
+        return [label, *(f"{v:.2f}" for v in t["mads"]), f"{t['mean']:.2f}"]
+
+    rows = [row("video mode (plain RVM: 270 px, no settling)", 270, 0, False),
+            row("**photo default: 512 px, 8 settling steps**", 512, 8, False),
+            row("270 px, 8 steps, + mirror (`--still-flip`)", 270, 8, True),
+            row("768 px, 8 steps, + mirror", 768, 8, True)]
+    return (f"MAD x1e3 of alpha against the P3M-Net matte beside each portrait (another model's prediction, not "
+            f"ground truth), on the CPU machine. From `{f}` (`benchmarks/still_mode.py`, 32 settings).\n\n"
+            + table(["still mode", *names, "mean"], rows))
+
+
+TABLES = {"gpu-network": gpu_network, "gpu-pipeline": gpu_pipeline, "cpu": cpu, "still": still}
 
 
 def render(text: str) -> str:

@@ -130,3 +130,18 @@ def test_bad_images_are_one_line(photo, tmp_path, out):
     res = run_cli("convert", batch, "--rgba", f"{tmp_path / 'bo'}/", *FAST)
     assert res.returncode == 1 and "cut.jpg" in res.stderr and "Traceback" not in res.stderr
     assert [p.name for p in (tmp_path / "bo").iterdir()] == ["good.png"]
+
+
+def test_still_flip_is_symmetric(photo, tmp_path):
+    """With --still-flip the photo and its mirror are both matted and averaged: the mirrored photo's matte
+    is the mirror of the photo's."""
+    mirrored = tmp_path / "mirrored.png"
+    Image.open(photo).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored)
+    same = tmp_path / "same.png"
+    Image.open(photo).save(same)
+    for src, dst in ((same, "a.png"), (mirrored, "b.png")):
+        res = run_cli("convert", src, "--matte", tmp_path / dst, "--still-flip", *FAST)
+        assert res.returncode == 0, res.stderr
+    a = cv2.imread(str(tmp_path / "a.png"), cv2.IMREAD_UNCHANGED).astype(int)
+    b = cv2.imread(str(tmp_path / "b.png"), cv2.IMREAD_UNCHANGED).astype(int)
+    assert np.abs(a - b[:, ::-1]).max() <= 2  # 16-bit codes: rounding only

@@ -167,8 +167,10 @@ class OutputOptions(Checked):
     max_pixels: int = option(40_000_000, MAX_PIXELS_HELP, **MAX_PIXELS)
     warmup: int = option(15, "frames each shot's state is settled on before its first output frame (0: off)",
                          kind=int, low=0, high=300)
-    still_passes: int = option(3, "photos: steps the state is settled on the photo itself before its matte",
+    still_passes: int = option(8, "photos: steps the state is settled on the photo itself before its matte",
                                kind=int, low=0, high=50)
+    still_flip: bool = option(False, "photos: also matte the mirrored photo and average (twice the time)",
+                              kind=bool)
     quality: int = option(95, "photos: JPEG/WebP quality, 1-100 (WebP 100 is lossless)", kind=int, low=1, high=100)
     progress: bool = option(True, "no progress bar", kind=bool, flag="--no-progress")
     quiet: bool = option(False, QUIET, kind=bool, short="-q")

@@ -1,8 +1,9 @@
 """Photos: one picture, or a folder of them, each matted on its own, in a still mode.
 
-A photo has no temporal context, so the recurrent state is settled on the photo itself (`still_passes`
-steps) and the network runs at a larger internal scale than video (`STILL_SHORT_SIDE`), both chosen by
-benchmarks/still_mode.py against the P3M portraits. Outputs: `--rgba` .png (8-bit, 16-bit for 16-bit
+A photo has no temporal context, so the recurrent state is settled on the photo itself (`still_passes`,
+default 8) and the network runs at a larger internal scale than video (`STILL_SHORT_SIDE`), both chosen
+by benchmarks/still_mode.py against the P3M portraits (mean MAD x1e3 against P3M-Net's mattes 7.07,
+video mode 17.43); `still_flip` also averages the mirrored photo. Outputs: `--rgba` .png (8-bit, 16-bit for 16-bit
 sources), .webp (alpha) or .tif (16-bit); `--composite` flattened over `--background` (default white)
 as .jpg (`--quality`), .png or .webp; `--matte` 16-bit .png or .tif; `--foreground`. A folder of photos
 gives outputs with the same names in the output folders; finished ones are skipped on a rerun.
@@ -12,6 +13,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from .errors import VmatteError
 from .io.photo import PHOTO_EXTS, check_writable, read_photo, write_photo
@@ -110,11 +113,11 @@ class _Still:
         from .weights import load_model
 
         self.model = load_model(matting.model, matting.weights, matting.device, matting.precision)
-        self.matting, self.passes = matting, out.still_passes
+        self.matting, self.passes, self.flip = matting, out.still_passes, out.still_flip
         self.matters: dict[float, Any] = {}
 
     def __call__(self, image):
-        from .engine import Matter
+        from .engine import Matte, Matter
 
         h, w = image.shape[:2]
         r = self.matting.downsample_ratio
@@ -122,10 +125,16 @@ class _Still:
         if ratio not in self.matters:
             self.matters[ratio] = Matter(self.model, ratio, self.matting.backend)
         matter = self.matters[ratio]
-        matter.reset()  # every photo on its own
-        for _ in range(self.passes):
-            matter.settle(image)
-        return matter(image)
+        mattes = []
+        for im in (image, np.ascontiguousarray(image[:, ::-1])) if self.flip else (image,):
+            matter.reset()  # every photo (and its mirror) on its own
+            for _ in range(self.passes):
+                matter.settle(im)
+            mattes.append(matter(im))
+        if len(mattes) == 1:
+            return mattes[0]
+        a, b = mattes
+        return Matte(a.src, (a.fgr + b.fgr.flip(-1)) / 2, (a.pha + b.pha.flip(-1)) / 2)
 
 
 def _matte_one(photo, paths: dict[str, Path], still: _Still, matting: MattingOptions, out: OutputOptions) -> None:
