@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -243,8 +244,7 @@ def main() -> None:
 def memory(lengths: list[int], width: int, height: int, encoder: str, out: str | None) -> None:
     """Peak memory (VmHWM) of whole `vmatte convert` processes on clips of each length (frames): flat if
     nothing grows with the clip. The clips loop 60 frames of the portrait, written frame by frame."""
-    import av
-
+    from samples.make_sample import write_clip
     from vmatte.engine import auto_downsample_ratio
 
     ratio = auto_downsample_ratio(width, height)
@@ -254,16 +254,8 @@ def memory(lengths: list[int], width: int, height: int, encoder: str, out: str |
     with tempfile.TemporaryDirectory() as d:
         for n in lengths:
             clip = Path(d) / f"{n}.mp4"
-            with av.open(str(clip), "w") as o:
-                s = o.add_stream("libx264", rate=30, options={"preset": "veryfast"})
-                s.width, s.height, s.pix_fmt = width, height, "yuv420p"
-                for i in range(n):
-                    f = av.VideoFrame.from_ndarray(loop[i % len(loop)], format="rgb24")
-                    f.pts = i
-                    for p in s.encode(f):
-                        o.mux(p)
-                for p in s.encode(None):
-                    o.mux(p)
+            write_clip(clip, (loop[i % len(loop)] for i in range(n)), fps=Fraction(30), audio=False, timecode=None,
+                       options={"preset": "veryfast"})
             r = convert_in_child(clip, Path(d) / "o.mov", ratio, encoder)
             clip.unlink()
             rows.append({"frames": r["frames"], "peak_mb": round(r["peak_mb"]), "fps": round(r["fps"], 2)})

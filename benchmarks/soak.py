@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from datetime import date
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -28,23 +29,14 @@ STATUS = re.compile(r"vmatte live: (\d+) frames, [\d.]+ fps, (\d+) dropped, late
 
 def long_clip(path: Path, seconds: float, width: int = 320, height: int = 240, fps: int = 30) -> None:
     """A person-like figure moving over a textured background, `seconds` long, without holding it in memory."""
-    import av
-
     sys.path.insert(0, str(ROOT / "tests"))
     from conftest import person_frames
+    from samples.make_sample import write_clip
 
     loop = person_frames(150, width, height)
     loop += loop[::-1]  # there and back: no jump at the seam, no false cut
-    with av.open(str(path), "w") as out:
-        s = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "crf": "23"})
-        s.width, s.height, s.pix_fmt = width, height, "yuv420p"
-        for i in range(round(seconds * fps)):
-            f = av.VideoFrame.from_ndarray(loop[i % len(loop)], format="rgb24")
-            f.pts = i
-            for p in s.encode(f):
-                out.mux(p)
-        for p in s.encode(None):
-            out.mux(p)
+    write_clip(path, (loop[i % len(loop)] for i in range(round(seconds * fps))), fps=Fraction(fps), audio=False,
+               timecode=None, options={"preset": "ultrafast", "crf": "23"})
 
 
 def rss_mb(pid: int) -> float:

@@ -109,7 +109,8 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
             raise VmatteError("with an input folder, outputs must be folders (end the path with /)")
         guard_paths([backdrop], {f"--{r}": Path(p) / f"x{DEFAULT_EXT[r]}" for r, p in targets.items()}, src_dir)
         return _convert_folder(src_dir, {r: Path(p) for r, p in targets.items()}, matting, out)
-    stem = Path(str(input).split("?")[0].rstrip("/")).stem or "clip"
+    last = str(input).split("?")[0].rstrip("/").rsplit("/", 1)[-1]  # a URL's too, without making it a Path
+    stem = (last.rsplit(".", 1)[0] if "." in last else last) or "clip"
     if src_dir is not None and not src_dir.is_file():
         stem = src_dir.name.replace("%", "_")
     paths = {r: Path(p) / f"{stem}{DEFAULT_EXT[r]}" if r in folders else Path(p) for r, p in targets.items()}
