@@ -448,6 +448,16 @@ def long_clip(tmp_path_factory) -> Path:
     return p
 
 
+@pytest.fixture(scope="module")
+def minute_clip(tmp_path_factory) -> Path:
+    """A minute at 30 fps: a live session on it is still running whenever a test signals it, however slow
+    or loaded the machine."""
+    p = tmp_path_factory.mktemp("minute") / "minute.mkv"
+    loop = person_frames(60, 160, 120)
+    write_clip(p, (loop[i % 60] for i in range(1800)), fps=FPS, audio=False, timecode=None)
+    return p
+
+
 @pytest.mark.parametrize("delay", [0.0, 0.7, 1.5])
 def test_sigkill_then_rerun_cleans_up_and_completes(long_clip, out, delay):
     import time
@@ -468,11 +478,11 @@ def test_sigkill_then_rerun_cleans_up_and_completes(long_clip, out, delay):
 
 
 @pytest.mark.parametrize("sig,code", [("SIGINT", 130), ("SIGTERM", 130)])
-def test_live_interrupted_keeps_the_recording_and_says_so(long_clip, out, sig, code):
+def test_live_interrupted_keeps_the_recording_and_says_so(minute_clip, out, sig, code):
     import signal
     import time
 
-    proc = _start(["live", "--source", long_clip, "--realtime", "--sink", out / "rec.mp4", "--device", "cpu",
+    proc = _start(["live", "--source", minute_clip, "--realtime", "--sink", out / "rec.mp4", "--device", "cpu",
                    "--downsample-ratio", "0.5"])
     for _ in range(1200):  # until frames reach the recording: the session is running
         if proc.poll() is not None or any(p.name.startswith(".") and p.stat().st_size > 2000 for p in out.iterdir()):
@@ -484,7 +494,7 @@ def test_live_interrupted_keeps_the_recording_and_says_so(long_clip, out, sig, c
     assert proc.returncode == code, err
     assert "Traceback" not in err
     assert [p.name for p in out.iterdir()] == ["rec.mp4"]
-    assert 0 < len(video_pts(out / "rec.mp4")[0]) < 300
+    assert 0 < len(video_pts(out / "rec.mp4")[0]) < 1800
 
 
 def test_max_pixels_refuses_with_the_memory_it_needs(media, out):
