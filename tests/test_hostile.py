@@ -410,17 +410,31 @@ def test_broken_cache_entries_are_named_or_rebuilt(media, tmp_path, out):
             out / "o.mov", env={"VMATTE_HOME": str(home)})
 
 
-def test_zero_byte_or_tampered_settle_graph_is_rebuilt(media, out, tmp_path, monkeypatch):
-    from vmatte.cache import cache_dir, sidecar
+@pytest.fixture
+def own_cache(tmp_path) -> dict:
+    """A cache of this test's own (the weights linked in), so no other test's files are in it."""
+    from vmatte.cache import cache_dir
 
-    rc, _, err = run("convert", media / "clip.mp4", "-o", out / "a.mov", "-q", "--downsample-ratio", "0.5")
+    home = tmp_path / "home"
+    (home / "weights").mkdir(parents=True)
+    for p in (cache_dir() / "weights").iterdir():
+        (home / "weights" / p.name).symlink_to(p)
+    return {"VMATTE_HOME": str(home)}
+
+
+def test_zero_byte_or_tampered_settle_graph_is_rebuilt(media, out, own_cache):
+    from vmatte.cache import sidecar
+
+    rc, _, err = run("convert", media / "clip.mp4", "-o", out / "a.mov", "-q", "--downsample-ratio", "0.5",
+                     env=own_cache)
     assert rc == 0, err
-    graphs = sorted((cache_dir() / "engines").glob("*-state.onnx"), key=lambda p: p.stat().st_mtime)
-    assert graphs, "the settle graph is cached"
-    g = graphs[-1]
+    graphs = list((Path(own_cache["VMATTE_HOME"]) / "engines").glob("*-state.onnx"))
+    assert len(graphs) == 1, graphs  # the settle graph of the registry's export
+    g = graphs[0]
     good = g.read_bytes()
     g.write_bytes(b"")
-    rc, _, err = run("convert", media / "clip.mp4", "-o", out / "b.mov", "-q", "--downsample-ratio", "0.5")
+    rc, _, err = run("convert", media / "clip.mp4", "-o", out / "b.mov", "-q", "--downsample-ratio", "0.5",
+                     env=own_cache)
     assert rc == 0, err
     assert g.read_bytes() == good and sidecar(g).read_text().strip()
 
@@ -529,16 +543,17 @@ def test_exports_are_reused_across_processes_and_bounded(media, out, tmp_path):
     assert res.returncode == 0 and "freed" in res.stdout
 
 
-def test_tampered_settle_graph_is_rebuilt_not_used(media, out, tmp_path):
-    from vmatte.cache import cache_dir, sha256_of, sidecar
+def test_tampered_settle_graph_is_rebuilt_not_used(media, out, own_cache):
+    from vmatte.cache import sha256_of, sidecar
 
-    rc, _, err = run("convert", media / "clip.mp4", "-o", out / "a.mov", "-q")
+    rc, _, err = run("convert", media / "clip.mp4", "-o", out / "a.mov", "-q", env=own_cache)
     assert rc == 0, err
-    newest = max((cache_dir() / "engines").glob("*-state.onnx"), key=lambda p: p.stat().st_mtime)  # settle graph
+    newest = max((Path(own_cache["VMATTE_HOME"]) / "engines").glob("*-state.onnx"),
+                 key=lambda p: p.stat().st_mtime)  # the settle graph
     data = bytearray(newest.read_bytes())
     data[len(data) // 2] ^= 0xFF
     newest.write_bytes(bytes(data))
-    rc, _, err = run("convert", media / "clip.mp4", "-o", out / "b.mov", "-q")
+    rc, _, err = run("convert", media / "clip.mp4", "-o", out / "b.mov", "-q", env=own_cache)
     assert rc == 0, err
     assert newest.read_bytes() != bytes(data) and sidecar(newest).read_text().strip() == sha256_of(newest)
 
