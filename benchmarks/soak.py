@@ -16,13 +16,12 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import date
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, machine
+from common import ROOT, machine, save_result
 
 STATUS = re.compile(r"vmatte live: (\d+) frames, [\d.]+ fps, (\d+) dropped, latency p50 (\d+) ms p95 (\d+) ms")
 
@@ -47,7 +46,7 @@ def rss_mb(pid: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=20)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--out", help="folder for the JSON (default benchmarks/results)")
     a = ap.parse_args()
     print(f"machine: {machine()}")
     with tempfile.TemporaryDirectory() as d:
@@ -92,7 +91,7 @@ def main() -> None:
         reader.join(timeout=5)
         stats = json.loads((Path(d) / "stats.json").read_text()) if (Path(d) / "stats.json").exists() else {}
     slope = float(np.polyfit([r["minute"] for r in rows], [r["rss_mb"] for r in rows], 1)[0]) if len(rows) > 1 else 0
-    result = {"machine": machine(), "date": date.today().isoformat(), "minutes": a.minutes,
+    result = {"minutes": a.minutes,
               "setup": "320x240 30 fps file played in real time, blur:20, CPU, file sink", "per_minute": rows,
               "rss_slope_mb_per_minute": round(slope, 3), "final_stats": stats, "exit_code": proc.returncode}
     first, last = (rows[0], rows[-1]) if rows else ({}, {})
@@ -100,11 +99,7 @@ def main() -> None:
     print(f"memory slope {slope:+.3f} MB/minute; p95 first minute {first.get(key)} ms, last minute {last.get(key)} ms;"
           f" dropped {sum(r['dropped'] for r in rows)} of {sum(r['frames_out'] + r['dropped'] for r in rows)};"
           f" exit {proc.returncode}")
-    out = Path(a.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"soak-cpu-{date.today().isoformat()}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {path}")
+    save_result("soak-cpu", result, a.out)
 
 
 if __name__ == "__main__":

@@ -6,16 +6,13 @@ costs in accuracy (our fp16 export against fp32, both in ONNX Runtime, on real f
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 
-from common import MEDIA, ROOT, machine
+from common import MEDIA, machine, save_result
 
 SIZES = ((1280, 720, 0.375), (1920, 1080, 0.25))
 TARGETS = (("sm86",), ("sm89",), ("sm120",), ("sm86", "sm89", "sm120"))
@@ -89,7 +86,7 @@ def fp16_figures(network, n: int = 30) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--out", help="folder for the JSON (default benchmarks/results)")
     a = ap.parse_args()
     import vmatte
     from vmatte.engine import tensorrt as t
@@ -97,12 +94,8 @@ def main() -> None:
     lib = t.library()
     print(f"machine: {machine()}; {lib.describe()}")
     network = vmatte.load_model(device="cpu").network
-    result = {"machine": machine(), "library": lib.describe(), "date": date.today().isoformat(),
-              "builds": build_figures(network), "fp16": fp16_figures(network)}
-    os.makedirs(a.out, exist_ok=True)
-    path = Path(a.out) / f"tensorrt-build-cpu-{date.today().isoformat()}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {path}")
+    save_result("tensorrt-build-cpu", {"library": lib.describe(), "builds": build_figures(network),
+                                       "fp16": fp16_figures(network)}, a.out)
 
 
 if __name__ == "__main__":

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from .errors import VmatteError
-from .io.atomic import guard_paths, temp_path_for
+from .io.atomic import check_writable, guard_paths
 from .io.encoding import encoding_for
 from .io.frames import check_size, frames_in_flight
 from .io.images import is_pattern
 from .io.sinks import is_image_target, open_sink
 from .io.sources import open_source
 from .options import MattingOptions, OutputOptions, is_url
+from .optionspec import reject_unknown
 from .pipeline import Output, Summary, run
 
 VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mxf", ".mts", ".m2ts", ".ts", ".flv",
@@ -35,9 +36,7 @@ class BatchSummary:
 
 def split_options(options: dict[str, Any]) -> tuple[MattingOptions, OutputOptions]:
     """The keyword options of convert(), checked (see vmatte.options for every name, range and default)."""
-    unknown = sorted(set(options) - MattingOptions.names() - OutputOptions.names())
-    if unknown:
-        raise VmatteError(f"unknown option(s) {', '.join(unknown)}; see vmatte.options for the list")
+    reject_unknown(options, MattingOptions, OutputOptions)
     return MattingOptions.pick(options), OutputOptions.pick(options)
 
 
@@ -95,7 +94,7 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
         else:
             _check_target(role, "x" + DEFAULT_EXT[role], out)
     if out.report is not None:
-        temp_path_for(Path(out.report)).unlink()  # fails now, not after the whole clip, if it cannot be written
+        check_writable(Path(out.report))
     backdrop = matting.background if matting.background and Path(matting.background).is_file() else None
     if ("composite" in targets or out.report is not None) and matting.background is None:
         matting = MattingOptions.pick({**vars(matting), "background": "green"})

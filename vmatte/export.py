@@ -13,6 +13,7 @@ from typing import Any
 from .errors import VmatteError
 from .io.atomic import write_atomically
 from .options import ExportOptions, MattingOptions
+from .optionspec import reject_unknown
 
 MATTING = ("model", "weights", "downsample_ratio", "subject", "precision")  # the matting options export takes
 
@@ -22,9 +23,7 @@ def export(format: str = "tensorrt", **options: Any) -> Path:
     (width, height) pixels at `downsample_ratio` (auto: RVM's guidance for `subject`), `precision` fp16 or
     fp32 (auto: fp16 for TensorRT, fp32 for ONNX), `target` compute capabilities (TensorRT for RTX;
     default this machine's GPU), from `model`/`weights`. Returns the path written."""
-    unknown = sorted(set(options) - ExportOptions.names() - set(MATTING))
-    if unknown:
-        raise VmatteError(f"unknown option(s) {', '.join(unknown)} for export")
+    reject_unknown(options, ExportOptions, MATTING, what=" for export")
     opts = ExportOptions.pick({**options, "format": format})
     matting = MattingOptions.pick({k: v for k, v in options.items() if k in MATTING})
     if opts.size is None or opts.output is None:

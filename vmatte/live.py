@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from .errors import VmatteError
-from .io.atomic import guard_paths, temp_path_for, write_atomically
+from .io.atomic import check_writable, guard_paths, write_atomically
 from .io.frames import check_size
 from .io.sinks import Sink, VirtualCameraSink, open_sink
 from .io.sources import open_source
 from .options import LiveOptions, MattingOptions, is_url
+from .optionspec import reject_unknown
 from .stats import LiveStats, Samples, percentiles
 from .threads import END, JitterBuffer, Worker, offer
 
@@ -34,13 +34,11 @@ def live(source: str = "0", sink: str = "virtual", **options: Any) -> LiveStats:
     """Run until the source ends, max_frames are captured, or Ctrl-C (which ends the session normally:
     a recording is kept). Every option of `vmatte.options.MattingOptions` and `LiveOptions` is taken by
     name and checked first; background defaults to blur:20, and 'transparent' needs a .mov/.webm sink."""
-    unknown = sorted(set(options) - MattingOptions.names() - LiveOptions.names())
-    if unknown:
-        raise VmatteError(f"unknown option(s) {', '.join(unknown)}; see vmatte.options for the list")
+    reject_unknown(options, MattingOptions, LiveOptions)
     matting = MattingOptions.pick({"background": "blur:20", **options})
     opts = LiveOptions.pick({**options, "source": source, "sink": sink})
     if opts.stats_json is not None:
-        temp_path_for(Path(opts.stats_json)).unlink()  # fail now if it cannot be written
+        check_writable(Path(opts.stats_json))
     files = {} if opts.sink in ("virtual", "preview") or ":" in opts.sink.split("/")[0] else {"--sink": opts.sink}
     backdrop = matting.background if matting.background and Path(matting.background).is_file() else None
     guard_paths([None if is_url(opts.source) else opts.source, backdrop],

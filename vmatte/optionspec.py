@@ -109,6 +109,14 @@ def convert_value(name: str, spec: Spec, value: Any) -> Any:
     return spec.check(value) if spec.check else value
 
 
+def reject_unknown(options: dict[str, Any], *allowed: Any, what: str = "") -> None:
+    """One line naming keyword options that none of `allowed` (option classes or sets of names) owns."""
+    known = set().union(*(a.names() if isinstance(a, type) else set(a) for a in allowed))
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise VmatteError(f"unknown option(s) {', '.join(unknown)}{what}; see vmatte.options for the list")
+
+
 class Checked:
     """Base of the option dataclasses: every field is converted and checked on construction."""
 

@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 
 from .errors import VmatteError
-from .io.photo import PHOTO_EXTS, check_writable, read_photo, write_photo
+from .io.atomic import check_writable
+from .io.photo import PHOTO_EXTS, read_photo, write_photo
 from .options import MattingOptions, OutputOptions, is_url
 
 STILL_SHORT_SIDE = 512  # the network's internal short side for photos, pixels (see still_mode.py)
 ROLE_EXT = {"rgba": ".png", "matte": ".png", "composite": ".jpg", "foreground": ".png"}
 SHORTHAND = {".png": "rgba", ".webp": "rgba", ".tif": "rgba", ".tiff": "rgba", ".jpg": "composite",
              ".jpeg": "composite"}
-LAYOUT = {"rgba": "rgba", "matte": "gray", "composite": "rgb", "foreground": "rgb"}
 
 
 def is_photo_input(input: Any, out: OutputOptions) -> bool:
@@ -138,6 +138,7 @@ class _Still:
 
 
 def _matte_one(photo, paths: dict[str, Path], still: _Still, matting: MattingOptions, out: OutputOptions) -> None:
+    from .batch import LAYOUT
     from .compose import EdgeControls, parse_background, render
     from .pixels import to_array
 

@@ -66,6 +66,11 @@ def temp_path_for(final: Path, folder: bool = False) -> Path:
         raise VmatteError(f"cannot write {final}: {e.strerror}; pick a writable output path") from None
 
 
+def check_writable(path: Path) -> None:
+    """Fail now, not after the whole clip or photo, if `path` cannot be written."""
+    temp_path_for(path).unlink()
+
+
 def commit(tmp: Path, final: Path) -> None:
     """Make a finished file visible under its final name (same-folder rename, atomic). A file it replaces
     keeps its permissions; a new one gets the usual ones (0666 less the umask)."""

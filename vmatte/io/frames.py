@@ -69,14 +69,18 @@ def frames_in_flight(width: int, height: int, bytes_per_pixel: int, most: int) -
     return max(1, min(most, IN_FLIGHT_BYTES // max(1, width * height * bytes_per_pixel)))
 
 
-def check_size(info: SourceInfo, max_pixels: int) -> None:
-    """Refuse frames above `max_pixels`, saying roughly what they would need."""
-    pixels = info.width * info.height
+def check_pixels(name: str, width: int, height: int, max_pixels: int) -> None:
+    """Refuse a picture of width x height pixels above `max_pixels`, saying roughly what it would need."""
+    pixels = width * height
     if pixels > max_pixels:
         need = pixels * MATTE_BYTES_PER_PIXEL / 1e9 + 1
-        raise VmatteError(f"{info.name} is {info.width}x{info.height} ({pixels / 1e6:.1f} MP), above --max-pixels "
-                          f"{max_pixels}; matting it needs about {need:.0f} GB of memory. Pass --max-pixels "
-                          f"{pixels} to go ahead")
+        raise VmatteError(f"{name} is {width}x{height} ({pixels / 1e6:.1f} MP), above --max-pixels {max_pixels}; "
+                          f"matting it needs about {need:.0f} GB of memory. Pass --max-pixels {pixels} to go ahead")
+
+
+def check_size(info: SourceInfo, max_pixels: int) -> None:
+    """Refuse a source whose frames are above `max_pixels` (check_pixels)."""
+    check_pixels(info.name, info.width, info.height, max_pixels)
 
 
 class Source(Protocol):

@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 from ..errors import VmatteError
-from .atomic import temp_path_for, write_atomically
-from .frames import MATTE_BYTES_PER_PIXEL
+from .atomic import write_atomically
+from .frames import check_pixels
 
 PHOTO_EXTS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 # EXIF orientation -> what makes the picture upright (as Pillow's ImageOps.exif_transpose does)
@@ -46,11 +46,7 @@ def read_photo(path: Path, max_pixels: int) -> Photo:
         raise VmatteError(f"{path} does not exist or is not a file; check the path")
     try:
         with Image.open(path) as im:
-            w, h = im.size
-            if w * h > max_pixels:
-                raise VmatteError(f"{path.name} is {w}x{h} ({w * h / 1e6:.1f} MP), above --max-pixels {max_pixels}; "
-                                  f"matting it needs about {w * h * MATTE_BYTES_PER_PIXEL / 1e9 + 1:.0f} GB of "
-                                  f"memory. Pass --max-pixels {w * h} to go ahead")
+            check_pixels(path.name, *im.size, max_pixels)
             im.load()  # decodes the whole file: a truncated one fails here
             icc = im.info.get("icc_profile")
             orientation = im.getexif().get(0x0112, 1)
@@ -110,7 +106,3 @@ def _check(tmp: Path, size: tuple[int, int], final: Path) -> None:
     if back is None or back.shape[:2] != tuple(size):
         raise VmatteError(f"{final} did not read back as a {size[1]}x{size[0]} image; nothing was written there")
 
-
-def check_writable(path: Path) -> None:
-    """Fail now, not after matting, if `path` cannot be written."""
-    temp_path_for(path).unlink()
