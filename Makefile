@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 OUT    ?= out
 
-.PHONY: setup dev demo test lint bench mutants figures clean
+.PHONY: setup dev demo test lint bench bench-deps quality workers mutants figures clean
 
 setup: $(VENV)/.setup
 
@@ -40,6 +40,20 @@ lint: dev
 bench: dev
 	$(BIN)/python benchmarks/model_cpu.py
 	$(BIN)/python benchmarks/pipeline.py
+
+# Benchmark-only dependencies: scikit-image's backgrounds, matplotlib, and MediaPipe 0.10.14 (whose model
+# ships in its wheel) without its pinned dependencies; see the bench extra in pyproject.toml.
+bench-deps: dev
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[bench]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps mediapipe==0.10.14
+
+# Matte quality against exact ground truth and MediaPipe (about 12 minutes on 2 cores; needs ../shared).
+quality: bench-deps
+	$(BIN)/python benchmarks/quality_gt.py
+
+# Scale-out: one process against --workers 2 and --ray, whole processes.
+workers: dev
+	$(BIN)/python benchmarks/workers.py
 
 # Mutation spot-checks (not part of CI): small bugs put into a copy, one at a time; each must be caught.
 mutants: dev

@@ -194,7 +194,63 @@ def still() -> str:
             + table(["still mode", *names, "mean"], rows))
 
 
-TABLES = {"gpu-network": gpu_network, "gpu-pipeline": gpu_pipeline, "cpu": cpu, "still": still}
+def quality_gt() -> str:
+    runs = load("quality-gt")
+    if not runs:
+        return ""
+    f, d = runs[-1]
+    rows = []
+    for clip in d["clips"]:
+        for method, s in clip["methods"].items():
+            m = s["mean"]
+            rows.append([f"{clip['size']}, {method}", *(f"{m[k]:.{p}f}" for k, p in
+                                                          (("mad", 2), ("mse", 2), ("grad", 3), ("conn", 2),
+                                                           ("dtssd", 2), ("fg_mse", 2))),
+                         f"{s['post_cut_dtssd_ratio']:.2f}"])
+    speed = [[f"{t['size']}, {name}", f"{ms:.1f}"] for t in d["timing_ms_per_frame"] for name, ms in t["ms"].items()]
+    goals = "; ".join(f"{k}: {'met' if v else '**missed**'}" for k, v in d["goals"].items())
+    return (f"Against exact ground truth, on the CPU machine. From `{f}` (`benchmarks/quality_gt.py`; "
+            f"{d['clips'][0]['frames']} frames per clip, hard cuts at {d['clips'][0]['cuts']}; plot: "
+            f"`{f[:-5]}.png`).\n\n"
+            + table(["clip, method", "MAD", "MSE", "Grad", "Conn", "dtSSD", "fg MSE", "dtSSD after cuts / rest"],
+                    rows)
+            + f"\nGoals: {goals}.\n\n" + table(["matting step alone, ms per frame (2-core CPU)", "ms"], speed))
+
+
+def workers() -> str:
+    runs = load("workers-cpu")
+    gpu_runs = load("workers-gpu-")
+    if not runs and not gpu_runs:
+        return ""
+    rows, files = [], []
+    for f, d in runs[-1:]:
+        files.append(f)
+        n = d["frames"]
+        for key, what in (("folder", f"a folder of 3 clips, {n // 3} frames each"),
+                          ("segments", f"one clip of {n} frames in {d['segment_seconds']:g} s segments")):
+            for way, r in d[key].items():
+                rows.append([f"{what}, 640x360 → ProRes 4444: {way} (2-core CPU)",
+                             f"{r['seconds']:.1f} s ({r['vs_one_process']:.2f}x one process)"])
+        ff = d["first_frames"]
+        cut = [r for r in ff if r["at_cut"]]
+        rest = [r for r in ff if not r["at_cut"] and r["start"] > 0]
+        rows.append(["first frame of a segment against one process: mid-shot, mean / max abs alpha difference",
+                     f"{span((r['mean'] for r in rest), '{:.1e}')} / {span((r['max'] for r in rest), '{:.4f}')}"])
+        if cut:
+            rows.append(["the same where a segment starts at a hard cut",
+                         f"{span((r['mean'] for r in cut), '{:.1e}')} / {span((r['max'] for r in cut), '{:.4f}')}"])
+    for f, d in gpu_runs:
+        files.append(f)
+        for r in d["runs"]:
+            rows.append([f"{d['size']} H.264 → ProRes 4444, {d['frames']} frames, `--workers {r['workers']}`, "
+                         f"{d['card']} ({d['cpu_cores']} cores)",
+                         f"{r['fps']:.1f} fps whole process, {r['of_ceiling']:.2f} of the all-cores encode ceiling "
+                         f"({d['encode']['ceiling_fps']:.0f} fps, same run)"])
+    return sources(files) + table(["scale-out, whole processes", "figure"], rows)
+
+
+TABLES = {"gpu-network": gpu_network, "gpu-pipeline": gpu_pipeline, "cpu": cpu, "still": still,
+          "quality-gt": quality_gt, "workers": workers}
 
 
 def render(text: str) -> str:

@@ -13,7 +13,7 @@ from .io.frames import check_size, frames_in_flight
 from .io.images import is_pattern
 from .io.sinks import is_image_target, open_sink
 from .io.sources import open_source
-from .options import MattingOptions, OutputOptions, is_url
+from .options import MattingOptions, OutputOptions, ScaleOptions, is_url
 from .optionspec import reject_unknown
 from .pipeline import Output, Summary, run
 
@@ -34,10 +34,10 @@ class BatchSummary:
     failed: dict[str, str] = field(default_factory=dict)
 
 
-def split_options(options: dict[str, Any]) -> tuple[MattingOptions, OutputOptions]:
+def split_options(options: dict[str, Any]) -> tuple[MattingOptions, OutputOptions, ScaleOptions]:
     """The keyword options of convert(), checked (see vmatte.options for every name, range and default)."""
-    reject_unknown(options, MattingOptions, OutputOptions)
-    return MattingOptions.pick(options), OutputOptions.pick(options)
+    reject_unknown(options, MattingOptions, OutputOptions, ScaleOptions)
+    return MattingOptions.pick(options), OutputOptions.pick(options), ScaleOptions.pick(options)
 
 
 def _targets(out: OutputOptions) -> tuple[dict[str, str], set[str]]:
@@ -82,7 +82,12 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
     value raises VmatteError before any model loads. Returns a Summary (frames, seconds, fps, cuts), or a
     BatchSummary for a folder.
     """
-    matting, out = split_options(options)
+    matting, out, scale = split_options(options)
+    parallel = scale.workers > 1 or scale.ray is not None
+    if parallel:
+        from .scale import check
+
+        check(scale)
     from . import photos
 
     if photos.is_photo_input(input, out):
@@ -107,7 +112,8 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
         if folders != set(targets):
             raise VmatteError("with an input folder, outputs must be folders (end the path with /)")
         guard_paths([backdrop], {f"--{r}": Path(p) / f"x{DEFAULT_EXT[r]}" for r, p in targets.items()}, src_dir)
-        return _convert_folder(src_dir, {r: Path(p) for r, p in targets.items()}, matting, out)
+        return _convert_folder(src_dir, {r: Path(p) for r, p in targets.items()}, matting, out,
+                               scale if parallel else None)
     last = str(input).split("?")[0].rstrip("/").rsplit("/", 1)[-1]  # a URL's too, without making it a Path
     stem = (last.rsplit(".", 1)[0] if "." in last else last) or "clip"
     if src_dir is not None and not src_dir.is_file():
@@ -116,6 +122,15 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
     report = {"--report": out.report} if out.report else {}
     guard_paths([input, backdrop], {**{f"--{r}": p for r, p in paths.items()}, **report},
                 src_dir if src_dir is not None and src_dir.is_dir() else None)
+    if parallel and (src_dir is None or src_dir.is_file()):
+        from .scale import convert_jobs
+
+        for r in folders:
+            _make_folder(paths[r].parent)
+        result = convert_jobs([(str(input), paths)], matting, out, scale)[str(input)]
+        if isinstance(result, Exception):
+            raise result
+        return result
     with open_source(input, fps=out.fps, stream=out.stream) as source:
         check_size(source.info, out.max_pixels)
         for r in folders:  # one clip into a folder: named after the clip
@@ -136,8 +151,12 @@ def _load(matting: MattingOptions):
     return load_model(matting.model, matting.weights, matting.device, matting.precision)
 
 
-def _convert_one(source, targets: dict[str, Path], model, matting: MattingOptions, out: OutputOptions) -> Summary:
-    """One source into its outputs. Until every sink is closed, an error or Ctrl-C aborts them all."""
+def _convert_one(source, targets: dict[str, Path], model, matting: MattingOptions, out: OutputOptions,
+                 segment=None, preroll: int = 0, observers: tuple = ()) -> Summary:
+    """One source into its outputs. Until every sink is closed, an error or Ctrl-C aborts them all.
+
+    segment (a scale.plan.Segment): only its frames, after its pre-roll, into segment files without
+    audio (a worker's share of a clip; scale/join.py puts them together). observers: see pipeline.run."""
     from .compose import EdgeControls, parse_background
     from .engine import Matter, resolve_ratio
     from .report import QualityReport
@@ -147,6 +166,12 @@ def _convert_one(source, targets: dict[str, Path], model, matting: MattingOption
     matter = Matter(model, resolve_ratio(matting.downsample_ratio, info.width, info.height, matting.subject),
                     matting.backend)
     shots = ShotMatter(matter, out.warmup, matting.scene_cuts == "reset")
+    frames, total, audio = source.frames(), info.expected_frames(), out.audio
+    if segment is not None:
+        from .scale.worker import SegmentShots
+
+        shots = SegmentShots(shots, segment, preroll)
+        frames, total, audio = source.frames_from(segment.feed, segment.feed_pts), segment.end - segment.start, False
     bg = parse_background(matting.background, matting.background_fit) if matting.background else None
     quality = None
     if out.report is not None:
@@ -155,13 +180,13 @@ def _convert_one(source, targets: dict[str, Path], model, matting: MattingOption
     with contextlib.ExitStack() as undo:
         for role, path in targets.items():
             sink = open_sink(path, LAYOUT[role], info, prores_encoder=out.prores_encoder, crf=out.crf,
-                             bit_depth=out.bit_depth, audio=out.audio)
+                             bit_depth=out.bit_depth, audio=audio, start=segment.start if segment else 0)
             outputs.append(Output(role, sink))
             undo.callback(sink.abort)
         edges = EdgeControls(matting.matte_choke, matting.feather, matting.despill)
         depth = frames_in_flight(info.width, info.height, 32, 4)  # 32 bytes a pixel: a float Matte on the CPU
-        summary = run(source.frames(), shots, outputs, bg, edges, info.expected_frames(),
-                      out.progress and not out.quiet, depth, observers=(quality,) if quality else ())
+        summary = run(frames, shots, outputs, bg, edges, total, out.progress and not out.quiet, depth,
+                      observers=((quality,) if quality else ()) + tuple(observers))
         for o in outputs:
             o.sink.close()
         undo.pop_all()
@@ -170,13 +195,14 @@ def _convert_one(source, targets: dict[str, Path], model, matting: MattingOption
     return summary
 
 
-def _convert_folder(folder: Path, targets: dict[str, Path], matting: MattingOptions,
-                    out: OutputOptions) -> BatchSummary:
-    """Every video in `folder`; outputs go inside the output folders, complete ones are skipped."""
+def _convert_folder(folder: Path, targets: dict[str, Path], matting: MattingOptions, out: OutputOptions,
+                    scale: ScaleOptions | None = None) -> BatchSummary:
+    """Every video in `folder`; outputs go inside the output folders, complete ones are skipped. With
+    `scale`, on its workers (vmatte.scale)."""
     for target in targets.values():
         _make_folder(target)
-    model = _load(matting)
-    result = BatchSummary()
+    model = _load(matting) if scale is None else None
+    result, jobs = BatchSummary(), []
     videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTS and p.is_file())
     names = _folder_names(videos)
     for video in videos:
@@ -192,6 +218,9 @@ def _convert_folder(folder: Path, targets: dict[str, Path], matting: MattingOpti
                 result.skipped.append(str(video))
                 continue
             todo = {r: f for r, f in finals.items() if not f.exists()}
+            if scale is not None:
+                jobs.append((str(video), todo))
+                continue
             try:
                 with open_source(video) as source:
                     check_size(source.info, out.max_pixels)
@@ -200,4 +229,14 @@ def _convert_folder(folder: Path, targets: dict[str, Path], matting: MattingOpti
                 result.failed[str(video)] = str(e)
             except Exception as e:  # a bug must not stop the rest of the batch; the file is reported
                 result.failed[str(video)] = f"internal error ({type(e).__name__}: {e}); please report it"
+    if jobs:
+        from .scale import convert_jobs
+
+        for name, r in convert_jobs(jobs, matting, out, scale).items():
+            if isinstance(r, VmatteError):
+                result.failed[name] = str(r)
+            elif isinstance(r, Exception):
+                result.failed[name] = f"internal error ({type(r).__name__}: {r}); please report it"
+            else:
+                result.done[name] = r
     return result

@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import VmatteError, log
 from .export import MATTING as EXPORT_MATTING
-from .options import ExportOptions, LiveOptions, MattingOptions, OutputOptions
+from .options import ExportOptions, LiveOptions, MattingOptions, OutputOptions, ScaleOptions
 from .optionspec import convert_value, flag_of, spec_of
 
 ROLE_FLAGS = ("output", "rgba", "matte", "composite", "foreground", "report")
@@ -40,8 +40,9 @@ def _add(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (),
             p.add_argument(*flags, dest=f.name, action="store_const", const=not f.default, default=None, help=text)
         else:
             default = "" if f.default is None else f" (default {f.default})"
+            optional = {"nargs": "?", "const": spec.const} if spec.const is not None else {}
             p.add_argument(*flags, dest=f.name, default=None, choices=spec.choices, metavar=spec.metavar,
-                           help=text + default)
+                           help=text + default, **optional)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--config", help=preset)
     _add(c, OutputOptions)
     _add(c, MattingOptions)
+    _add(c, ScaleOptions)
 
     r = sub.add_parser("report", help="matte a clip and write an HTML quality report (no video output)")
     r.add_argument("input", help="video file, URL or image sequence")
@@ -124,7 +126,7 @@ def options(args: argparse.Namespace, classes: tuple[type, ...]) -> dict[str, An
 
 
 def _convert(a: argparse.Namespace) -> int:
-    values = options(a, (OutputOptions, MattingOptions))
+    values = options(a, (OutputOptions, MattingOptions, ScaleOptions))
     from .batch import BatchSummary, convert
 
     result = convert(a.input, **values)

@@ -177,6 +177,32 @@ class OutputOptions(Checked):
     verbose: bool = option(False, VERBOSE, kind=bool, short="-v")
 
 
+def ray_address(value: str) -> str:
+    """'local' (start a Ray on this machine), 'auto' (join the running cluster) or HOST:PORT."""
+    s = value.strip()
+    if s in ("local", "auto") or re.fullmatch(r"(ray://)?[A-Za-z0-9.\-]+:\d{1,5}", s):
+        return s
+    raise VmatteError(f"--ray: {value!r} is not local, auto or HOST:PORT; give --ray alone for a local Ray")
+
+
+@dataclass(frozen=True)
+class ScaleOptions(Checked):
+    """How `vmatte convert` spreads a job: over local worker processes or Ray actors, in segments of a clip
+    (scale/). Seconds are of the clip's own time."""
+
+    workers: int = option(1, "worker processes (or Ray actors), each with its own engine; 1: one process",
+                          kind=int, low=1, high=256, metavar="N")
+    ray: str | None = option(None, "run the workers on Ray: alone, a local Ray; auto or HOST:PORT joins a "
+                             "running cluster (pip install 'vmatte[cluster]')", check=ray_address, const="local",
+                             metavar="ADDRESS")
+    segment_seconds: float = option(10.0, "split a clip into segments of about this length, at hard cuts where "
+                                    "possible", kind=float, low=1, high=3600)
+    preroll: int = option(30, "frames before a segment run through the network first, so its state matches "
+                          "a continuous run", kind=int, low=0, high=600)
+    gpus_per_worker: float | None = option(None, "GPU share of each worker (default: the GPUs divided among the "
+                                           "workers)", kind=float, low=0, high=8, open_low=True)
+
+
 @dataclass(frozen=True)
 class LiveOptions(Checked):
     """What `vmatte live` reads and where it sends it. Sizes in pixels, rates in frames per second."""

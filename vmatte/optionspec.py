@@ -31,6 +31,7 @@ class Spec:
     short: str | None = None
     metavar: str | None = None
     cli: bool = True  # False: Python API only
+    const: Any = None  # the value of a flag given without one (--ray alone)
 
     def allowed(self) -> str:
         if self.choices:

@@ -33,10 +33,11 @@ class ShotMatter:
             self.cuts.append(f.index)
         return cut
 
-    def run(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, Matte, bool]]:
+    def run(self, frames: Iterable[Frame], primed: bool = False) -> Iterator[tuple[Frame, Matte, bool]]:
+        """primed: the detector has already seen the first frame (a segment that starts at a cut)."""
         it = iter(frames)
         start = next(it, None)
-        if start is not None:
+        if start is not None and not primed:
             self._is_cut(start)  # primes the detector; the first frame is never a cut
         is_cut = False
         while start is not None:

@@ -20,6 +20,10 @@ STREAMS = {"udp": "mpegts"}  # URL scheme -> container
 # Codecs whose every frame is coded on its own: any frame can go to any encoder, so a pool of them
 # encodes in parallel (encoder_pool.py).
 INTRA_ONLY = {"prores_aw", "prores_ks"}
+# FFV1 version 3 with a GOP of 1: every frame a keyframe, so an editor seeks anywhere, and the segments of
+# a clip matted by several workers join packet by packet (scale/join.py).
+FFV1 = {"level": "3", "slices": "4", "g": "1"}
+JOINABLE = {"prores_aw", "prores_ks", "ffv1"}  # codecs whose segment files join without re-encoding
 CRF_MAX = {"libx264": 51, "libvpx-vp9": 63}
 INPUT_FORMAT = {("rgba", 16): "rgba64le", ("rgba", 8): "rgba", ("rgb", 16): "rgb48le", ("rgb", 8): "rgb24",
                 ("gray", 16): "gray16le", ("gray", 8): "gray"}
@@ -80,9 +84,9 @@ def encoding_for(target: str | Path, layout: str, *, prores_encoder: str = "aw",
     enc = None
     if layout == "rgba":
         enc = {"mov": prores_4444(prores_encoder) if fmt == "mov" else None, "webm": _vp9("rgba", crf),
-               "matroska": Encoding("ffv1", "gbrap16le", "rgba", 16, {"level": "3", "slices": "4"})}.get(fmt)
+               "matroska": Encoding("ffv1", "gbrap16le", "rgba", 16, FFV1)}.get(fmt)
     elif layout == "gray" and fmt == "matroska":
-        enc = Encoding("ffv1", "gray16le", "gray", 16, {"level": "3", "slices": "4"})
+        enc = Encoding("ffv1", "gray16le", "gray", 16, FFV1)
     elif layout == "rgb":
         if fmt in ("mp4", "matroska", "mpegts"):
             enc = _h264(crf, live or fmt == "mpegts")

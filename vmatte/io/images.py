@@ -108,7 +108,9 @@ class ImageSequenceWriter:
     runs on a pool of threads (OpenCV releases the GIL), at most two frames per core in flight.
     """
 
-    def __init__(self, path: str | Path, layout: str, bits: int = 8, workers: int | None = None) -> None:
+    def __init__(self, path: str | Path, layout: str, bits: int = 8, workers: int | None = None,
+                 start: int = 0) -> None:
+        """start: the number of the first frame written (a segment of a longer sequence)."""
         path = Path(path)
         if not is_pattern(path):
             path = path / "frame_%06d.png"
@@ -122,7 +124,7 @@ class ImageSequenceWriter:
             except OSError as e:
                 raise VmatteError(f"cannot create {self.folder}: {e.strerror}; pick a writable folder") from None
         self.tmp = temp_path_for(self.folder / path.stem.replace("%", "_"), folder=True)
-        self.count = 0
+        self.count, self.start = 0, start
         self.workers = workers or os.cpu_count() or 1
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="vmatte-png")
         self.inflight: deque[Future] = deque()
@@ -148,7 +150,8 @@ class ImageSequenceWriter:
             self.most = frames_in_flight(w, h, image.nbytes // max(1, w * h), self.most)
         while len(self.inflight) >= self.most:
             self.inflight.popleft().result()  # re-raises a failed write here
-        self.inflight.append(self.pool.submit(self._save, image, self.tmp / (self.pattern.name % self.count)))
+        self.inflight.append(self.pool.submit(self._save, image,
+                                              self.tmp / (self.pattern.name % (self.start + self.count))))
         self.count += 1
 
     def close(self) -> None:
@@ -157,7 +160,7 @@ class ImageSequenceWriter:
         while self.inflight:
             self.inflight.popleft().result()
         self.pool.shutdown()
-        names = {self.pattern.name % i for i in range(self.count)}
+        names = {self.pattern.name % i for i in range(self.start, self.start + self.count)}
         if {p.name for p in self.tmp.iterdir()} != names:
             raise VmatteError(f"{self.pattern}: {len(list(self.tmp.iterdir()))} of {self.count} frames were "
                               "written; nothing was moved into place")
@@ -168,6 +171,15 @@ class ImageSequenceWriter:
         for p in stale:
             p.unlink(missing_ok=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def adopt(self, folder: Path) -> None:
+        """Take the frames another writer of this pattern put into `folder` (a segment's), as if written
+        here; close() checks that the numbers run on without a gap."""
+        for p in sorted(folder.iterdir()):
+            if p.name.startswith("."):  # a temporary left by a killed attempt
+                continue
+            p.replace(self.tmp / p.name)
+            self.count += 1
 
     def abort(self) -> None:
         self.pool.shutdown(cancel_futures=True)

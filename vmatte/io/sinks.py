@@ -37,10 +37,10 @@ def is_image_target(spec: str | Path) -> bool:
 
 
 def open_sink(spec: str | Path, layout: str, info: SourceInfo, *, prores_encoder: str = "aw", crf: int = 18,
-              bit_depth: int = 8, audio: bool = True, live: bool = False) -> Sink:
+              bit_depth: int = 8, audio: bool = True, live: bool = False, start: int = 0) -> Sink:
     """A sink for frames of `layout` the size of `info`: 'virtual[:/dev/videoN]', 'preview', a
     udp://HOST:PORT URL, a name_%06d.png pattern, or a video file chosen by its extension.
-    live=True: the cheapest H.264 settings, and no audio."""
+    live=True: the cheapest H.264 settings, and no audio. start: an image sequence's first frame number."""
     s = str(spec)
     if s == "virtual" or s.startswith("virtual:"):
         return VirtualCameraSink(layout, info, s.split(":", 1)[1] if ":" in s else None)
@@ -49,7 +49,7 @@ def open_sink(spec: str | Path, layout: str, info: SourceInfo, *, prores_encoder
     if is_image_target(s):
         if not is_pattern(s):
             raise VmatteError(f"{s}: an image sequence needs a frame-number pattern, e.g. name_%06d.png")
-        return ImageSequenceWriter(s, layout, 16 if layout == "gray" else bit_depth)
+        return ImageSequenceWriter(s, layout, 16 if layout == "gray" else bit_depth, start=start)
     enc = encoding_for(s, layout, prores_encoder=prores_encoder, crf=crf, live=live)
     return VideoWriter(s, enc, info, audio=audio and not live)
 

@@ -103,6 +103,7 @@ class VideoFileSource(Closing):
         self.spec = str(spec)
         self.name = self.spec if is_url(spec) else Path(spec).name
         self.live = is_url(spec) and self.spec.split("://")[0].lower() in LIVE_SCHEMES
+        self.rebuilt = False  # set when frames() had to rebuild timestamps from the frame rate
         self.container = open_container(spec)
         try:
             self.info = self._probe(stream)
@@ -112,7 +113,7 @@ class VideoFileSource(Closing):
 
     def _probe(self, stream: int | None) -> SourceInfo:
         c = self.container
-        v = pick_stream(c, self.spec, stream)
+        v = self.video = pick_stream(c, self.spec, stream)
         v.thread_type = "AUTO"
         a = c.streams.audio[0] if c.streams.audio else None
         fps = v.average_rate or v.guessed_rate or Fraction(25)
@@ -178,6 +179,7 @@ class VideoFileSource(Closing):
             if rebuilt is None and (pts is None or (last is not None and pts <= last)):
                 log.warning(f"{self.name} has missing or non-increasing timestamps from frame {n} on; "
                             f"they are rebuilt from its frame rate, {float(self.rate):.3g} fps")
+                self.rebuilt = True
                 rebuilt = (0, n) if last is None else (last, n - 1)
             if rebuilt is not None:  # once broken, the rest of the clip is timed from the rate too
                 pts = rebuilt[0] + round((n - rebuilt[1]) * step)
@@ -185,6 +187,43 @@ class VideoFileSource(Closing):
             yield Frame(img, pts, tb, n, decoded)
             n += 1
         self._check_complete(n, float(last * tb) if last is not None else 0.0, rebuilt is not None)
+
+    def frames_from(self, index: int, pts: int) -> Iterator[Frame]:
+        """The frames from number `index` on, whose timestamp (as frames() gives it) is `pts`: seeks to
+        the keyframe before it and decodes forward, without audio. For a worker that mattes one segment
+        of a file whose timestamps frames() found intact (not rebuilt)."""
+        info, v = self.info, self.video
+        offset = round(info.start_offset / info.time_base) if info.time_base else 0
+        try:
+            self.container.seek(pts + offset, stream=v, backward=True, any_frame=False)
+        except av.error.FFmpegError:
+            self.container.seek(0, stream=v, backward=True)
+        n = None
+        for img, p, decoded in self._decode(v, None, None):
+            if p is None:
+                raise VmatteError(f"{self.spec}: a frame without a timestamp after seeking; matte it in one process")
+            p -= offset
+            if p < pts:
+                continue
+            if n is None and p != pts:  # the seek landed past the frame: the file's index is wrong
+                raise VmatteError(f"{self.spec}: seeking to frame {index} landed at another frame; "
+                                  "matte it in one process (--workers 1)")
+            n = index if n is None else n + 1
+            yield Frame(img, p, info.time_base, n, decoded)
+
+    def read_audio(self) -> None:
+        """Demux the rest of the audio stream (no video decoded) into `info.audio`, for writers that
+        subscribed to it: the join of a clip's segments writes its audio once, from the source."""
+        track = self.info.audio
+        if track is None:
+            return
+        track.seal()
+        try:
+            for packet in self.container.demux(track.stream):
+                track.put(packet)
+        except av.error.FFmpegError as e:
+            raise VmatteError(f"{self.spec}: its audio stopped reading ({e.strerror or type(e).__name__})") from None
+        track.end()
 
     def _check_complete(self, n: int, last_t: float, rebuilt: bool) -> None:
         """Refuse a file that ends well before what its header promised (a cut-off download)."""

@@ -91,6 +91,15 @@ class VideoWriter:
                 self._mux_all(self.video.encode(to_frame(image, self.enc, pts, self.time_base)))
         self.written += 1
 
+    def write_packet(self, packet: av.Packet, pts: int) -> None:
+        """Mux one already encoded frame (from a segment file made with this writer's encoding) at `pts`
+        (source time base): the join of an intra-only output, no re-encoding."""
+        packet.pts = packet.dts = pts
+        packet.time_base = self.time_base
+        with self._errors():
+            self._mux_all([packet])
+        self.written += 1
+
     @contextlib.contextmanager
     def _errors(self):
         """FFmpeg's and the OS's write errors (a full disk, a refused timestamp) as one line."""

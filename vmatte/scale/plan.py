@@ -1,0 +1,126 @@
+"""Work units: a job is a list of files; a long file is cut into segments, at hard cuts where possible.
+
+A segment writes frames [start, end). Its worker decodes from `feed`: the frames before `start` first
+prime the cut detector (so it decides cuts as one process would), then the last `preroll` of them run
+through the network without output, so the recurrent state at `start` matches a continuous run. Where
+`start` is a hard cut the state resets there anyway, and the output is identical to one process.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import VmatteError
+from ..io.encoding import JOINABLE, encoding_for
+from ..io.images import is_pattern
+from ..io.sinks import is_image_target
+from ..io.video_source import RAW_FORMATS, VideoFileSource
+from ..options import is_url
+from ..scenecut import CutDetector
+
+DETECTOR_HISTORY = 31  # frames the cut detector looks back on (CutDetector's history), plus the one before
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Frames [start, end) of one file (numbers from 0), decoded from frame `feed`, whose timestamp is
+    `feed_pts` (source time base). at_cut: the planner found a hard cut at `start`."""
+
+    number: int
+    start: int
+    end: int
+    feed: int
+    feed_pts: int
+    at_cut: bool = False
+
+
+@dataclass
+class FilePlan:
+    """One input and its outputs (role -> final path). Not split: `segments` is empty and one worker
+    writes the outputs directly; `whole_because` says why."""
+
+    input: str
+    outputs: dict[str, str]
+    frames: int | None = None
+    segments: list[Segment] = field(default_factory=list)
+    pts: list[int] = field(default_factory=list)  # every frame's timestamp, for the join
+    whole_because: str | None = None
+
+    @property
+    def split(self) -> bool:
+        return self.whole_because is None
+
+
+def why_whole(input: str, outputs: dict[str, str], report: bool) -> str | None:
+    """Why this file is matted by one worker in one piece (None: it can be split)."""
+    if is_url(input):
+        return "a URL is read once, from its start"
+    if report:
+        return "the quality report follows the whole clip"
+    for role, target in outputs.items():
+        if is_image_target(target) and is_pattern(target):
+            continue
+        from ..batch import LAYOUT
+
+        if encoding_for(target, LAYOUT[role]).codec not in JOINABLE:
+            return f"{Path(target).name}: an inter-frame codec, encoded in one piece"
+    return None
+
+
+def probe(input: str, stream: int | None) -> tuple[int, float, str | None]:
+    """Demux the file, decoding nothing: (its frame count, frames per second, why it cannot be split or
+    None). Seeking needs every packet timestamped, each time once."""
+    with VideoFileSource(input, stream) as src:
+        fps = float(src.info.fps)
+        if src.container.format.name in RAW_FORMATS:
+            return 0, fps, "a raw stream has no index to seek in"
+        src.container.seek(0, stream=src.video)
+        stamps = [p.pts for p in src.container.demux(src.video) if p.size]
+    if not stamps or None in stamps or len(set(stamps)) != len(stamps):
+        return len(stamps), fps, "its timestamps are missing or repeated, so frames cannot be found by seeking"
+    return len(stamps), fps, None
+
+
+def segments(plan: FilePlan, stream: int | None, fps: float, seconds: float, preroll: int,
+             stop=None) -> Iterator[Segment]:
+    """Decode the file once and yield its segments as soon as each is decided: workers start on the
+    first while the rest is read. Fills in plan.pts and plan.frames at the end. Reading it whole also
+    finds a damaged or truncated file. `stop` (a threading.Event) ends it early."""
+    length = max(1, round(seconds * fps))
+    half = max(1, length // 2)
+    detector, pts, cuts, start, at_cut, number = CutDetector(), plan.pts, [], 0, False, 0
+
+    def cut_at(end: int) -> Segment:
+        feed = max(0, start - preroll - DETECTOR_HISTORY)
+        return Segment(number, start, end, feed, pts[feed], at_cut)
+
+    with VideoFileSource(plan.input, stream) as src:
+        for f in src.frames(stop):
+            if detector(f.image):
+                cuts.append(f.index)
+            pts.append(f.pts)
+            if len(pts) == start + length + half:  # far enough to choose this segment's end
+                near = [c for c in cuts if start + half <= c <= start + length + half]
+                end = min(near, key=lambda c: abs(c - start - length)) if near else start + length
+                if plan.frames is None or plan.frames - end >= half:
+                    yield cut_at(end)
+                    start, at_cut, number = end, bool(near), number + 1
+        if stop is not None and stop.is_set():
+            return
+        if src.rebuilt:
+            raise VmatteError(f"{plan.input}: its timestamps had to be rebuilt; matte it with --workers 1")
+    plan.frames = len(pts)
+    yield cut_at(len(pts))
+
+
+def identity(plan: FilePlan, options: dict) -> str:
+    """What a resumed run must share with the run that left segments: the input's size and time, the
+    outputs and the options (which, with the input, decide the segments)."""
+    p = Path(plan.input)
+    st = p.stat()
+    doc = {"input": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "outputs": plan.outputs,
+           "options": options}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
