@@ -1,8 +1,9 @@
 """Scale-out (vmatte.scale): a clip split into segments on local worker processes and on a real local Ray,
 a folder of clips, a killed worker, a killed driver resumed, Ctrl-C. Every output is read back and
 compared with the single-process output of the same input: frame count, timestamps, audio packets,
-timecode and alpha (identical where a segment starts at a hard cut; elsewhere, on each segment's first
-frame, mean |d alpha| <= 1e-3 and max <= 0.02)."""
+timecode and alpha. The issue's bar is identical alpha where a segment starts at a hard cut and, on each
+other segment's first frame, mean |d alpha| <= 1e-3 and max <= 0.02; since each segment starts from the
+recurrent state one process has there, every frame is held to identity on the CPU."""
 from __future__ import annotations
 
 import multiprocessing
@@ -83,8 +84,8 @@ def _assert_alpha_matches(got: list[np.ndarray], want: list[np.ndarray], starts:
             assert d.max() == 0, f"segment at the cut, frame {s}: alpha differs (max {d.max()})"
         else:
             assert d.mean() <= 1e-3 and d.max() <= 0.02, f"segment start {s}: mean {d.mean():.2e}, max {d.max():.3f}"
-    for i in range(CUT, FRAMES):  # from the cut on, every frame equals one process's
-        assert np.array_equal(got[i], want[i]), f"frame {i} after the cut differs"
+    for i in range(FRAMES):  # each segment continues from one process's own state: every frame is equal
+        assert np.array_equal(got[i], want[i]), f"frame {i} differs from one process's"
     return seen
 
 
@@ -274,3 +275,14 @@ def test_a_truncated_clip_on_workers_is_one_line_and_leaves_nothing(tmp_path, ou
     assert "truncated" in res.stderr and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert list(out.iterdir()) == [], f"left behind: {list(out.rglob('*'))}"
+
+
+def test_an_image_sequence_on_workers_is_matted_whole(tmp_path, out):
+    import cv2
+
+    seq = tmp_path / "seq"
+    seq.mkdir()
+    for i, f in enumerate(person_frames(6)):
+        cv2.imwrite(str(seq / f"f_{i:04d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
+    s = vm.convert(seq / "f_%04d.png", rgba=str(out / "a.mov"), progress=False, workers=2, fps=25)
+    assert s.frames == 6 and len(_read(out / "a.mov")["pts"]) == 6

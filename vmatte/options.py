@@ -197,8 +197,8 @@ class ScaleOptions(Checked):
                              metavar="ADDRESS")
     segment_seconds: float = option(10.0, "split a clip into segments of about this length, at hard cuts where "
                                     "possible", kind=float, low=1, high=3600)
-    preroll: int = option(30, "frames before a segment run through the network first, so its state matches "
-                          "a continuous run", kind=int, low=0, high=600)
+    preroll: int = option(30, "where a segment's exact starting state is not known, frames before it run "
+                          "through the network first to approximate it", kind=int, low=0, high=600)
     gpus_per_worker: float | None = option(None, "GPU share of each worker (default: the GPUs divided among the "
                                            "workers)", kind=float, low=0, high=8, open_low=True)
 

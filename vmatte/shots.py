@@ -33,32 +33,39 @@ class ShotMatter:
             self.cuts.append(f.index)
         return cut
 
-    def run(self, frames: Iterable[Frame], primed: bool = False) -> Iterator[tuple[Frame, Matte, bool]]:
-        """primed: the detector has already seen the first frame (a segment that starts at a cut)."""
+    def run(self, frames: Iterable[Frame], primed: bool = False,
+            resume: bool = False) -> Iterator[tuple[Frame, Matte, bool]]:
+        """primed: the detector has already seen the first frame. resume: the matter's state was loaded
+        for the first frame (a segment that continues a shot), so it is neither reset nor settled."""
         it = iter(frames)
         start = next(it, None)
         if start is not None and not primed:
             self._is_cut(start)  # primes the detector; the first frame is never a cut
         is_cut = False
         while start is not None:
-            head, nxt = [start], None
-            while len(head) < max(1, self.warmup):
-                f = next(it, None)
-                if f is None:
-                    break
-                if self._is_cut(f):
-                    nxt = f
-                    break
-                head.append(f)
-            self.matter.reset()
-            if self.warmup:
-                for f in head:  # settle the state on the shot's own first frames
-                    self.matter.settle(f.image)
-            for f in head:
-                yield f, self.matter(f.image), f is start and is_cut
-            start, is_cut = nxt, nxt is not None
-            if start is not None:
-                continue
+            if resume:
+                resume = False
+                yield start, self.matter(start.image), False
+            else:
+                head, nxt = [start], None
+                while len(head) < max(1, self.warmup):
+                    f = next(it, None)
+                    if f is None:
+                        break
+                    if self._is_cut(f):
+                        nxt = f
+                        break
+                    head.append(f)
+                self.matter.reset()
+                if self.warmup:
+                    for f in head:  # settle the state on the shot's own first frames
+                        self.matter.settle(f.image)
+                for f in head:
+                    yield f, self.matter(f.image), f is start and is_cut
+                start, is_cut = nxt, nxt is not None
+                if start is not None:
+                    continue
+            start = None
             for f in it:
                 if self._is_cut(f):
                     start, is_cut = f, True

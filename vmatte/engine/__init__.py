@@ -158,6 +158,18 @@ class Matter:
                              align_corners=False).to(src.dtype)
         return Matte(src, (src + both[:, :3]).clamp(0, 1), both[:, 3:].clamp(0, 1))
 
+    def get_state(self) -> list[np.ndarray] | None:
+        """The recurrent state of the current frame size, as float32 arrays (None before any frame)."""
+        stepper = self._steppers.get(self._size) if self._size is not None else None
+        return stepper.get_state() if stepper is not None else None
+
+    @torch.inference_mode()
+    def set_state(self, state: list[np.ndarray], image: np.ndarray) -> None:
+        """Continue from `state` (get_state's, for frames like `image`): a segment picks up where the
+        frame before it left the network, as if one process had matted them all."""
+        src = to_tensor(image if self.scale == 1.0 else self._reduced(image), self.device, self.dtype)
+        self._stepper(src).set_state(state)
+
     @torch.inference_mode()
     def settle(self, image: np.ndarray) -> None:
         """Advance the recurrent state on a frame without producing its matte (cheaper than a call)."""

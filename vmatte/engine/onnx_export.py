@@ -143,6 +143,12 @@ class OrtStepper:
         fgr, pha, *self.state = self.session.run(OUTPUTS, self._feed(src))
         return torch.from_numpy(fgr), torch.from_numpy(pha)
 
+    def get_state(self) -> list[np.ndarray] | None:
+        return [s.copy() for s in self.state]
+
+    def set_state(self, state: list[np.ndarray]) -> None:
+        self.state = [np.asarray(s, np.float32).copy() for s in state]
+
     def settle(self, src: torch.Tensor) -> None:
         """Advance the state without outputs, through the graph pruned to the state outputs."""
         if self.settler is None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import numpy as np
 import torch
 
 
@@ -20,3 +21,9 @@ class Stepper(Protocol):
 
     def reset(self, stream: int | None = None) -> None:
         """Forget the state of batch row `stream`, or of every stream."""
+
+    def get_state(self) -> list[np.ndarray] | None:
+        """A copy of the four recurrent states as float32 arrays (None before the first step)."""
+
+    def set_state(self, state: list[np.ndarray]) -> None:
+        """Continue from states `get_state` gave (of a stepper of the same shape and ratio)."""

@@ -3,11 +3,17 @@ from __future__ import annotations
 
 import weakref
 
+import numpy as np
 import torch
 
 from ..model import MattingNetwork
 
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    """A state tensor as a float32 array on the host (fp16 converts exactly, so it goes back unchanged)."""
+    return t.detach().float().cpu().numpy().copy()
 
 
 def compiled(model: MattingNetwork) -> MattingNetwork:
@@ -40,6 +46,13 @@ class TorchStepper:
     def settle(self, src: torch.Tensor) -> None:
         """Advance the state on `src` without producing outputs."""
         self.state = list(self.model.advance(src, *self.state, downsample_ratio=self.ratio))
+
+    def get_state(self) -> list[np.ndarray] | None:
+        return None if self.state[0] is None else [to_numpy(s) for s in self.state]
+
+    def set_state(self, state: list[np.ndarray]) -> None:
+        p = next(self.model.parameters())
+        self.state = [torch.from_numpy(s).to(p.device, p.dtype) for s in state]
 
 
 class CudaGraphStepper:
@@ -86,3 +99,11 @@ class CudaGraphStepper:
         """Advance the state without outputs (eager: settling runs a few frames per shot)."""
         for s, n in zip(self.state, self.model.advance(src, *self.state, downsample_ratio=self.ratio)):
             s.copy_(n)
+
+    def get_state(self) -> list[np.ndarray] | None:
+        return [to_numpy(s) for s in self.state]
+
+    @torch.inference_mode()
+    def set_state(self, state: list[np.ndarray]) -> None:
+        for s, n in zip(self.state, state):
+            s.copy_(torch.from_numpy(n))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import torch
 
 from ..cache import cache_dir, cached
@@ -158,6 +159,13 @@ class TrtStepper:
                 b[i].copy_(b[o])
         torch.cuda.current_stream().wait_stream(self.stream)
         return b["fgr"].clone(), b["pha"].clone()  # the next step overwrites the buffers
+
+    def get_state(self) -> list[np.ndarray] | None:
+        return [self.buffers[n].float().cpu().numpy().copy() for n in INPUTS[1:]]
+
+    def set_state(self, state: list[np.ndarray]) -> None:
+        for n, s in zip(INPUTS[1:], state):
+            self.buffers[n].copy_(torch.from_numpy(s))
 
     def settle(self, src: torch.Tensor) -> None:
         self(src)  # the full engine: a second, states-only engine is not worth its build time

@@ -50,7 +50,7 @@ class _Planner:
         self.plans: list[FilePlan] = []
         self.works: dict[str, Path] = {}
         self.errors: dict[str, Exception] = {}
-        self.total, self.done_before = 0, 0
+        self.total, self.done_before, self.model = 0, 0, None
         self.ready = threading.Event()  # every input probed: `total` is known
         self.thread = threading.Thread(target=self._run, name="vmatte-plan", daemon=True)
 
@@ -92,8 +92,9 @@ class _Planner:
             return
         work = self.works[plan.input] = _work_folder(plan)
         complete = self._prepare(plan, work)
-        for seg in segments(plan, self.out.stream, fps, self.scale.segment_seconds, self.scale.preroll, self.stop):
-            plan.segments.append(seg)
+        for seg in segments(plan, self.out.stream, fps, self.scale.segment_seconds, self.scale.preroll, self.stop,
+                            self._shots):
+            plan.segments.append(dataclasses.replace(seg, state=None))  # the task carries it
             if complete.get(seg.number) == (seg.start, seg.end) and all(
                     segment_path(work, seg.number, r, f).exists() for r, f in plan.outputs.items()):
                 self.done_before += seg.end - seg.start
@@ -104,6 +105,19 @@ class _Planner:
             self.feed.put(Task(plan.input, outputs, self.matting, self.worker_out, seg, self.scale.preroll,
                                str(done_path(work, seg.number))))
         log.info(f"{Path(plan.input).name}: {len(plan.segments)} segments")
+
+    def _shots(self, info):
+        """The network as one process runs it on this source (loaded once): the planner keeps its state at
+        each segment start."""
+        from ..engine import Matter, resolve_ratio
+        from ..shots import ShotMatter
+        from ..weights import load_model
+
+        m = self.matting
+        if self.model is None:
+            self.model = load_model(m.model, m.weights, m.device, m.precision)
+        matter = Matter(self.model, resolve_ratio(m.downsample_ratio, info.width, info.height, m.subject), m.backend)
+        return ShotMatter(matter, self.out.warmup, m.scene_cuts == "reset")
 
     def _prepare(self, plan: FilePlan, work: Path) -> dict[int, tuple[int, int]]:
         """Keep the work folder (a resume) when it was made for this very input, outputs and options;

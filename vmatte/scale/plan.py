@@ -27,7 +27,8 @@ DETECTOR_HISTORY = 31  # frames the cut detector looks back on (CutDetector's hi
 @dataclass(frozen=True)
 class Segment:
     """Frames [start, end) of one file (numbers from 0), decoded from frame `feed`, whose timestamp is
-    `feed_pts` (source time base). at_cut: the planner found a hard cut at `start`."""
+    `feed_pts` (source time base). at_cut: the planner found a hard cut at `start`. state: the network's
+    recurrent state one process would have at `start` (see segments())."""
 
     number: int
     start: int
@@ -35,6 +36,7 @@ class Segment:
     feed: int
     feed_pts: int
     at_cut: bool = False
+    state: tuple | None = None  # the recurrent state before `start` (float32 arrays), when known
 
 
 @dataclass
@@ -58,6 +60,8 @@ def why_whole(input: str, outputs: dict[str, str], report: bool) -> str | None:
     """Why this file is matted by one worker in one piece (None: it can be split)."""
     if is_url(input):
         return "a URL is read once, from its start"
+    if not Path(input).is_file():
+        return "an image sequence is read in one piece"
     if report:
         return "the quality report follows the whole clip"
     for role, target in outputs.items():
@@ -84,36 +88,59 @@ def probe(input: str, stream: int | None) -> tuple[int, float, str | None]:
     return len(stamps), fps, None
 
 
-def segments(plan: FilePlan, stream: int | None, fps: float, seconds: float, preroll: int,
-             stop=None) -> Iterator[Segment]:
+def segments(plan: FilePlan, stream: int | None, fps: float, seconds: float, preroll: int, stop=None,
+             make_shots=None) -> Iterator[Segment]:
     """Decode the file once and yield its segments as soon as each is decided: workers start on the
     first while the rest is read. Fills in plan.pts and plan.frames at the end. Reading it whole also
-    finds a damaged or truncated file. `stop` (a threading.Event) ends it early."""
+    finds a damaged or truncated file. `stop` (a threading.Event) ends it early.
+
+    make_shots(info) -> a ShotMatter for the source: the network runs here on every frame, with the
+    very calls one process makes (settling, resets at cuts), and each segment that does not start at a
+    cut carries the recurrent state the frame before it left: its worker continues from it, and its
+    output equals one process's.
+    Without it, a worker approximates that state with a pre-roll (RVM's state has a long memory: even
+    60 frames of pre-roll can leave parts of the matte flipped)."""
     length = max(1, round(seconds * fps))
     half = max(1, length // 2)
-    detector, pts, cuts, start, at_cut, number = CutDetector(), plan.pts, [], 0, False, 0
+    pts, cuts, start, at_cut, number = plan.pts, [], 0, False, 0
+    saved = state = None  # the state before frame start + length; before frame start
 
     def cut_at(end: int) -> Segment:
         feed = max(0, start - preroll - DETECTOR_HISTORY)
-        return Segment(number, start, end, feed, pts[feed], at_cut)
+        return Segment(number, start, end, feed, pts[feed], at_cut, None if at_cut else state)
 
     with VideoFileSource(plan.input, stream) as src:
-        for f in src.frames(stop):
-            if detector(f.image):
-                cuts.append(f.index)
+        shots = make_shots(src.info) if make_shots is not None else None
+        if shots is not None:
+            frames = (f for f, _, _ in shots.run(src.frames(stop)))
+        else:
+            frames = _detected(src.frames(stop), CutDetector(), cuts)
+        for f in frames:
             pts.append(f.pts)
+            if shots is not None:
+                cuts[:] = shots.cuts
+                if f.index == start + length - 1:  # the state a segment from start + length would need
+                    saved = tuple(shots.matter.get_state() or ())
             if len(pts) == start + length + half:  # far enough to choose this segment's end
                 near = [c for c in cuts if start + half <= c <= start + length + half]
                 end = min(near, key=lambda c: abs(c - start - length)) if near else start + length
                 if plan.frames is None or plan.frames - end >= half:
                     yield cut_at(end)
-                    start, at_cut, number = end, bool(near), number + 1
+                    start, at_cut, number, state = end, bool(near), number + 1, saved
         if stop is not None and stop.is_set():
             return
         if src.rebuilt:
             raise VmatteError(f"{plan.input}: its timestamps had to be rebuilt; matte it with --workers 1")
     plan.frames = len(pts)
     yield cut_at(len(pts))
+
+
+def _detected(frames, detector, cuts: list[int]):
+    """The frames, unchanged; the cuts among them appended to `cuts`."""
+    for f in frames:
+        if detector(f.image):
+            cuts.append(f.index)
+        yield f
 
 
 def identity(plan: FilePlan, options: dict) -> str:

@@ -58,9 +58,20 @@ class SegmentShots:
             f = next(it, None)
         if f is None:
             return
-        primed = False
+        primed = resume = False
         source: Iterator = itertools.chain([f], it)
-        if seg.at_cut and det is not None:  # skip the pre-roll if the detector confirms the cut
+        if seg.state is not None:  # the exact state one process has here: no pre-roll
+            while f is not None and f.index < seg.start:
+                if det is not None:
+                    det(f.image)
+                f = next(it, None)
+            if f is None:
+                return
+            if det is not None:
+                det(f.image)  # one process did not cut here; the detector sees the frame all the same
+            shots.matter.set_state(list(seg.state), f.image)
+            source, primed, resume = itertools.chain([f], it), True, True
+        elif seg.at_cut and det is not None:  # skip the pre-roll if the detector confirms the cut
             before, held = copy.deepcopy(det), []
             while f is not None and f.index < seg.start:
                 det(f.image)
@@ -72,7 +83,7 @@ class SegmentShots:
             else:  # not a cut to this detector after all: run the pre-roll as for any segment
                 shots.detector = before
                 source = itertools.chain(held, [f] if f is not None else [], it)
-        for item in shots.run(source, primed):
+        for item in shots.run(source, primed, resume):
             index = item[0].index
             if index >= seg.end:
                 return
