@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The device call's script (see gpu_prepare.sh): installs the carried wheels, runs the CUDA tests and
-# benchmarks/gpu.py, and leaves the JSON and logs in $OUT. Usage on the GPU machine: bash benchmarks/gpu_run.sh
+# benchmarks/gpu.py (or, with WORKERS=1, benchmarks/workers.py --gpu), and leaves the JSON and logs in $OUT.
+# Usage on the GPU machine: bash benchmarks/gpu_run.sh
 set -uo pipefail
 OUT="${OUT:-/tmp/vmatte-gpu}"
 mkdir -p "$OUT"
@@ -12,4 +13,8 @@ export VMATTE_HOME=.gpu-cache PYTHONPATH=.:/tmp/site
   | tee "$OUT/machine.txt"
 timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_engine.py -k "cuda or round_trip" 2>&1 \
   | tail -15 | tee "$OUT/pytest-cuda.log"
+if [ -n "${WORKERS:-}" ]; then  # scale-out instead: --workers 1/2/4/6 against the encode ceiling
+  python3 benchmarks/workers.py --gpu --out "$OUT" 2>&1 | tee "$OUT/workers.log"
+  exit
+fi
 python3 benchmarks/gpu.py --out "$OUT" --budget "${BUDGET:-330}" ${ONLY:+--only "$ONLY"} ${TAG:+--tag "$TAG"} 2>&1 | tee "$OUT/gpu.log"
