@@ -120,7 +120,8 @@ def segments(plan: FilePlan, stream: int | None, fps: float, seconds: float, pre
             if shots is not None:
                 cuts[:] = shots.cuts
                 if f.index == start + length - 1:  # the state a segment from start + length would need
-                    saved = tuple(shots.matter.get_state() or ())
+                    now = shots.matter.get_state()
+                    saved = tuple(now) if now is not None else None
             if len(pts) == start + length + half:  # far enough to choose this segment's end
                 near = [c for c in cuts if start + half <= c <= start + length + half]
                 end = min(near, key=lambda c: abs(c - start - length)) if near else start + length
