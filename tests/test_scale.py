@@ -286,3 +286,16 @@ def test_an_image_sequence_on_workers_is_matted_whole(tmp_path, out):
         cv2.imwrite(str(seq / f"f_{i:04d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
     s = vm.convert(seq / "f_%04d.png", rgba=str(out / "a.mov"), progress=False, workers=2, fps=25)
     assert s.frames == 6 and len(_read(out / "a.mov")["pts"]) == 6
+
+
+@pytest.mark.media
+def test_a_real_clip_split_on_workers_is_identical_to_one_process(tmp_path):
+    from conftest import media
+
+    src = media("videos/intel_asl_walk.mkv")
+    one = vm.convert(src, rgba=str(tmp_path / "one.mov"), progress=False)
+    two = vm.convert(src, rgba=str(tmp_path / "two.mov"), progress=False, workers=2, segment_seconds=1)
+    a, b = _read(tmp_path / "one.mov"), _read(tmp_path / "two.mov")
+    assert one.frames == two.frames == len(b["pts"]) == 89 and a["pts"] == b["pts"]
+    assert all(np.array_equal(x, y) for x, y in zip(a["alpha"], b["alpha"]))
+    _no_leftovers(tmp_path)

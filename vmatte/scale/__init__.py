@@ -58,6 +58,7 @@ class _Planner:
         try:
             probed = [self._probe(i, o) for i, o in self.jobs]
             self.ready.set()
+            probed.sort(key=lambda pf: pf[0] is not None and pf[0].split)  # whole files first: they need no reading
             for plan, fps in probed:
                 if plan is None or self.stop.is_set():
                     continue
