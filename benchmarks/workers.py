@@ -104,9 +104,9 @@ def cpu(frames: int, out: str | None) -> None:
 
 def gpu(frames: int, out: str | None) -> None:
     """Without CUDA, a dry run at 320x180 on the CPU: checks the script, not the GPU."""
-    import gpu as g
     import torch
 
+    import gpu as g
     from samples.make_sample import camera_move, portrait_photo, write_clip
 
     cuda = torch.cuda.is_available()
