@@ -80,3 +80,33 @@ def test_a_flat_grey_round_trips_at_4_2_0():
     assert (back[:, :, :6] - rgb[:, :, :6]).abs().max() < 2 / 1023
     with pytest.raises(ValueError):
         rgb_to_yuv(rgb, fmt, "411")
+
+
+@pytest.mark.parametrize("target, layout", [("a.mov", "rgba"), ("c.mov", "rgb")])
+def test_prores_is_written_at_bt709_levels(tmp_path, target, layout):
+    """Through the pipeline's own conversion (pixels.for_sink, then the writer): 1.0 is luma 940 and
+    0.5 is 502 in the 10-bit file, alpha 1.0 is 1023, as a standard decoder expects; and the planes
+    decoded with vmatte.colour give the picture back."""
+    from fractions import Fraction
+
+    from vmatte.io.frames import SourceInfo
+    from vmatte.io.sinks import open_sink
+    from vmatte.pixels import for_sink
+
+    info = SourceInfo("t", 32, 16, Fraction(25), Fraction(1, 25))
+    sink = open_sink(tmp_path / target, layout, info, audio=False)
+    picture = torch.ones(1, 4 if layout == "rgba" else 3, 16, 32)
+    picture[:, :3, :, 16:] = 0.5
+    for i in range(2):
+        sink.write(for_sink(picture, sink), i)
+    sink.close()
+    with av.open(str(tmp_path / target)) as c:
+        frame = next(c.decode(video=0))
+    planes, bits = _planes(frame), frame.format.components[0].bits  # ProRes 4444 decodes at 12 bits
+    shift = 1 << (bits - 10)
+    assert planes[0][:, :16].float().mean().item() == pytest.approx(940 * shift, abs=shift)
+    assert planes[0][:, 16:].float().mean().item() == pytest.approx(502 * shift, abs=shift)
+    if layout == "rgba":
+        assert planes[3].min().item() == 1023 * shift  # the encoder takes 10-bit alpha: 1023
+    back = yuv_to_rgb(*planes[:3], YuvFormat("bt709", False, bits))
+    assert (back - picture[0, :3]).abs().max().item() < 3 / 1023

@@ -6,8 +6,7 @@ Chroma at half resolution (4:2:0, 4:2:2) is upsampled bilinearly with each chrom
 of the luma samples it covers, edges clamped: what FFmpeg's swscale does with accurate rounding and
 full horizontal chroma interpolation (`BILINEAR | ACCURATE_RND | FULL_CHR_H_INT`; its default fast
 path repeats each chroma sample instead). The tests hold both directions to FFmpeg's own conversion
-from and to 8-bit RGB. (From 16-bit RGB, swscale takes 65280, not 65535, as white: 10-bit limited-range
-white comes out 943 instead of 940.)
+from and to 8-bit RGB. (From 16-bit RGB, swscale takes 65280, not 65535, as white: see pixels.for_sink.)
 
 NOT YET WIRED INTO THE PIPELINE: decode still converts with swscale on the CPU (issue 13).
 """

@@ -100,9 +100,9 @@ class _Session:
     def _pixels(self, m, index: int = 0) -> np.ndarray:
         """A matte as the sink's pixels, at the source's size."""
         from .compose import render
-        from .pixels import to_array
+        from .pixels import for_sink
 
-        out = to_array(render(self.role, m, self.bg, index), self.sink.bits)
+        out = for_sink(render(self.role, m, self.bg, index), self.sink)
         info = self.src.info
         if out.shape[:2] != (info.height, info.width):  # the source changed size mid-stream
             import cv2

@@ -17,7 +17,7 @@ import torch
 from .compose import Background, EdgeControls, render
 from .io.frames import Frame
 from .io.sinks import Sink
-from .pixels import to_array
+from .pixels import for_sink
 from .shots import ShotMatter
 from .stats import StageTimes
 from .threads import END, Worker, offer, take
@@ -78,7 +78,7 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
                     m = edges.apply(m)
                 for ob in observers:
                     ob.observe(f, m, new_shot, background)
-                arrays = [to_array(render(o.role, m, background, f.index), o.sink.bits) for o in outputs]
+                arrays = [for_sink(render(o.role, m, background, f.index), o.sink) for o in outputs]
                 times.compose += time.perf_counter() - t0
                 if not offer(encoded, (f.pts, arrays), stop, encoder):
                     return

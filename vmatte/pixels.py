@@ -45,10 +45,16 @@ def to_tensor(image: np.ndarray, device: torch.device, dtype: torch.dtype) -> to
     return t.to(dtype).div_(scale)
 
 
-def to_array(t: torch.Tensor, bits: int = 8) -> np.ndarray:
-    """[1,C,H,W] float 0..1 -> HxWxC uint8 (bits=8) or uint16 (bits=16) numpy array, rounded."""
+def to_array(t: torch.Tensor, bits: int = 8, rgb_peak: float | None = None) -> np.ndarray:
+    """[1,C,H,W] float 0..1 -> HxWxC uint8 (bits=8) or uint16 (bits=16) numpy array, rounded.
+
+    rgb_peak: the code the colour channels' 1.0 becomes, where it is not the depth's top (alpha keeps
+    it); see for_sink."""
     peak = 255.0 if bits == 8 else 65535.0
-    q = t[0].permute(1, 2, 0).float().mul(peak).add_(0.5).clamp_(0, peak).floor_()  # rounded
+    scale: float | torch.Tensor = peak
+    if rgb_peak is not None:
+        scale = t.new_tensor([rgb_peak] * min(3, t.shape[1]) + [peak] * max(0, t.shape[1] - 3), dtype=torch.float32)
+    q = t[0].permute(1, 2, 0).float().mul(scale).add_(0.5).clamp_(0, peak).floor_()  # rounded
     # Quantised on the device, so only 8/16-bit pixels cross back. torch's uint16 has few kernels
     # (on CUDA especially), so 16-bit goes as int32 whose low halves (little-endian: every other
     # int16) carry the uint16 bit pattern; the host only reinterprets them.
@@ -56,6 +62,13 @@ def to_array(t: torch.Tensor, bits: int = 8) -> np.ndarray:
         return _download(q.to(torch.uint8))
     low = q.to(torch.int32).reshape(-1).view(torch.int16)[::2]
     return _download(low.reshape(q.shape)).view(np.uint16)
+
+
+def for_sink(t: torch.Tensor, sink) -> np.ndarray:
+    """`t` as `sink` takes it: its depth (`sink.bits`), and the white its encoder's conversion expects
+    (`sink.rgb_peak`, where a sink has one: FFmpeg's swscale reads 16-bit RGB with 65280, not 65535, as
+    white, so 65535 would reach a 10-bit YUV encoder as 943, above BT.709's 940)."""
+    return to_array(t, sink.bits, getattr(sink, "rgb_peak", None))
 
 
 def _download(t: torch.Tensor) -> np.ndarray:

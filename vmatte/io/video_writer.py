@@ -40,6 +40,8 @@ class VideoWriter:
         fmt = container_for(target)
         self.enc = enc = fit_to_size(enc, info.width, info.height)
         self.layout, self.bits, self.time_base = enc.layout, enc.bits, info.time_base
+        # swscale takes 65280 as 16-bit RGB's white on the way to YUV (see pixels.for_sink)
+        self.rgb_peak = 65280.0 if enc.bits == 16 and enc.pix_fmt.startswith("yuv") else None
         if workers is None:
             workers = encoder_pool.ENCODE_WORKERS if encoder_pool.ENCODE_WORKERS is not None else default_workers()
         self.pool = EncoderPool(enc, info, workers) if enc.codec in INTRA_ONLY and workers > 0 else None
