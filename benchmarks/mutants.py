@@ -59,7 +59,7 @@ MUTANTS = [
      "cut = jump and hist > self.min_hist", "tests/test_quality.py -k rearranged"),
     ("per-stream reset resets nothing", "vmatte/engine/steppers.py", "                    s[stream] = 0\n",
      "                    pass\n", "tests/test_engine.py -k batched_streams"),
-    ("pixels truncated, not rounded", "vmatte/pixels.py", ".mul(peak).add_(0.5)", ".mul(peak)",
+    ("pixels truncated, not rounded", "vmatte/pixels.py", ".mul(scale).add_(0.5)", ".mul(scale)",
      "tests/test_engine.py -k rounded"),
     ("despill allowed up to 2", "vmatte/options.py", 'kind=float,\n                            low=0, high=1)',
      'kind=float,\n                            low=0, high=2)', "tests/test_options.py -k despill"),
@@ -84,6 +84,26 @@ MUTANTS = [
     ("auto ratio ignores the subject", "vmatte/engine/__init__.py",
      "return min(1.0, SUBJECT_SHORT_SIDE[subject] / min(width, height))",
      "return min(1.0, 270 / min(width, height))", "tests/test_engine.py -k auto_ratio"),
+    ("segments start without the carried state", "vmatte/scale/worker.py",
+     "shots.matter.set_state(list(seg.state), f.image)", "pass",
+     "tests/test_scale.py -k two_worker_processes"),
+    ("the planner hands on the wrong state", "vmatte/scale/plan.py",
+     "start, at_cut, number, state = end, bool(near), number + 1, saved",
+     "start, at_cut, number, state = end, bool(near), number + 1, state",
+     "tests/test_scale.py -k two_worker_processes"),
+    ("the join shifts timestamps by a frame", "vmatte/scale/join.py",
+     "w.write_packet(packet, plan.pts[index])", "w.write_packet(packet, plan.pts[max(0, index - 1)] + 1)",
+     "tests/test_scale.py -k two_worker_processes"),
+    ("a killed worker's segment is not retried", "vmatte/scale/executors.py",
+     "redo += self._again(task, tries, progress, done)\n                except Exception as e:\n"
+     "                    done(task, e)\n            if broken:",
+     "done(task, VmatteError('died'))\n                except Exception as e:\n"
+     "                    done(task, e)\n            if broken:",
+     "tests/test_scale.py -k killed_worker_process"),
+    ("ProRes white back at 943", "vmatte/io/video_writer.py",
+     'self.rgb_peak = 65280.0 if enc.bits == 16 and enc.pix_fmt.startswith("yuv") else None',
+     "self.rgb_peak = None", "tests/test_colour.py -k prores"),
+
 ]
 
 
