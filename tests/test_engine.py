@@ -203,3 +203,34 @@ def test_half_size_matting_keeps_full_size_detail(model):
     src = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
     assert float((half.pha - up[:, 3:].clamp(0, 1)).abs().max()) < 1e-5
     assert float((half.fgr - (src + up[:, :3]).clamp(0, 1)).abs().max()) < 1e-5
+
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+
+
+@pytest.mark.parametrize("backend, device", [("torch", "cpu"), ("onnxruntime", "cpu"),
+                                             pytest.param("torch", "cuda", marks=CUDA),
+                                             pytest.param("cuda-graph", "cuda", marks=CUDA)])
+def test_a_state_handed_to_another_matter_continues_the_stream(backend, device):
+    """What a segment's worker does: a second Matter given the first one's state after frame 5 mattes
+    frames 6-9 as the first one does (scale-out relies on it). Identical on the CPU; on CUDA each
+    Matter captures its own graph, so up to rounding."""
+    import vmatte
+
+    model = vmatte.load_model(device=device)
+    frames = person_frames(10, 96, 64, seed=4)
+    first, second = Matter(model, 0.5, backend), Matter(model, 0.5, backend)
+    with torch.inference_mode():
+        want = [first(f).pha.float().cpu() for f in frames]
+        first.reset()
+        for f in frames[:6]:
+            first(f)
+        state = first.get_state()
+        second.set_state(state, frames[6])
+        got = [second(f).pha.float().cpu() for f in frames[6:]]
+    assert state is not None and len(state) == 4 and all(s.dtype == np.float32 for s in state)
+    for g, w in zip(got, want[6:]):
+        assert (g - w).abs().max().item() <= (0 if device == "cpu" else 2e-3)
+    fresh = Matter(model, 0.5, backend)
+    with torch.inference_mode():
+        assert (fresh(frames[6]).pha.float().cpu() - want[6]).abs().max().item() > 1e-3  # the state matters
