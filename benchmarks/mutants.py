@@ -95,10 +95,7 @@ MUTANTS = [
      "w.write_packet(packet, plan.pts[index])", "w.write_packet(packet, plan.pts[max(0, index - 1)] + 1)",
      "tests/test_scale.py -k two_worker_processes"),
     ("a killed worker's segment is not retried", "vmatte/scale/executors.py",
-     "redo += self._again(task, tries, progress, done)\n                except Exception as e:\n"
-     "                    done(task, e)\n            if broken:",
-     "done(task, VmatteError('died'))\n                except Exception as e:\n"
-     "                    done(task, e)\n            if broken:",
+     'err = _died(task, tries, "the process ended")', 'err = VmatteError("died")',
      "tests/test_scale.py -k killed_worker_process"),
     ("ProRes white back at 943", "vmatte/io/video_writer.py",
      'self.rgb_peak = 65280.0 if enc.bits == 16 and enc.pix_fmt.startswith("yuv") else None',

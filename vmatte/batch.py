@@ -151,21 +151,27 @@ def _load(matting: MattingOptions):
     return load_model(matting.model, matting.weights, matting.device, matting.precision)
 
 
+def shot_matter(model, info, matting: MattingOptions, out: OutputOptions):
+    """The network as one process runs it on `info`'s frames: a Matter at the resolved ratio, settling
+    each shot and resetting at hard cuts (the planner of vmatte.scale runs the same)."""
+    from .engine import Matter, resolve_ratio
+    from .shots import ShotMatter
+
+    ratio = resolve_ratio(matting.downsample_ratio, info.width, info.height, matting.subject)
+    return ShotMatter(Matter(model, ratio, matting.backend), out.warmup, matting.scene_cuts == "reset")
+
+
 def _convert_one(source, targets: dict[str, Path], model, matting: MattingOptions, out: OutputOptions,
                  segment=None, preroll: int = 0, observers: tuple = ()) -> Summary:
     """One source into its outputs. Until every sink is closed, an error or Ctrl-C aborts them all.
 
-    segment (a scale.plan.Segment): only its frames, after its pre-roll, into segment files without
+    segment (a scale.plan.Segment): only its frames, from its carried state, into segment files without
     audio (a worker's share of a clip; scale/join.py puts them together). observers: see pipeline.run."""
     from .compose import EdgeControls, parse_background
-    from .engine import Matter, resolve_ratio
     from .report import QualityReport
-    from .shots import ShotMatter
 
     info = source.info
-    matter = Matter(model, resolve_ratio(matting.downsample_ratio, info.width, info.height, matting.subject),
-                    matting.backend)
-    shots = ShotMatter(matter, out.warmup, matting.scene_cuts == "reset")
+    shots = shot_matter(model, info, matting, out)
     frames, total, audio = source.frames(), info.expected_frames(), out.audio
     if segment is not None:
         from .scale.worker import SegmentShots

@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import json
 import shutil
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from ..errors import VmatteError, log
 from ..io.atomic import remove_stale
 from ..io.sinks import is_image_target
 from ..options import MattingOptions, OutputOptions, ScaleOptions
-from ..pipeline import Summary
+from ..pipeline import Summary, _progress
 from .executors import Feed, LocalWorkers, RayWorkers, import_ray
 from .join import done_path, join, segment_path
 from .plan import FilePlan, Segment, identity, probe, segments, why_whole
@@ -110,15 +109,11 @@ class _Planner:
     def _shots(self, info):
         """The network as one process runs it on this source (loaded once): the planner keeps its state at
         each segment start."""
-        from ..engine import Matter, resolve_ratio
-        from ..shots import ShotMatter
-        from ..weights import load_model
+        from ..batch import _load, shot_matter
 
-        m = self.matting
         if self.model is None:
-            self.model = load_model(m.model, m.weights, m.device, m.precision)
-        matter = Matter(self.model, resolve_ratio(m.downsample_ratio, info.width, info.height, m.subject), m.backend)
-        return ShotMatter(matter, self.out.warmup, m.scene_cuts == "reset")
+            self.model = _load(self.matting)
+        return shot_matter(self.model, info, self.matting, self.out)
 
     def _prepare(self, plan: FilePlan, work: Path) -> dict[int, tuple[int, int]]:
         """Keep the work folder (a resume) when it was made for this very input, outputs and options;
@@ -159,7 +154,7 @@ def convert_jobs(jobs: list[tuple[str, dict[str, Path]]], matting: MattingOption
         executor = (RayWorkers(scale.ray, scale.workers if scale.workers > 1 else None, matting,
                                scale.gpus_per_worker) if scale.ray else LocalWorkers(scale.workers, matting))
         planner.ready.wait()
-        bar = _bar(planner.total, out)
+        bar = _progress(planner.total or None, out.progress and not out.quiet)
 
         def progress(label: str, n: int) -> None:
             n = -counted.pop(label, 0) if n < 0 else n  # n < 0: the task starts again
@@ -183,7 +178,7 @@ def convert_jobs(jobs: list[tuple[str, dict[str, Path]]], matting: MattingOption
             runs = outcome[plan.input]
             frames = plan.frames if plan.split else sum(r["frames"] for r in runs)
             seconds = time.perf_counter() - started
-            cuts = sorted({c for r in runs for c in r["cuts"]} | {s.start for s in plan.segments if s.at_cut})
+            cuts = sorted({c for r in runs for c in r["cuts"]})
             results[plan.input] = Summary(frames, seconds, frames / seconds if seconds else 0.0, cuts=cuts)
         return results
     except BaseException:  # Ctrl-C or a driver error: stop every worker now
@@ -217,14 +212,6 @@ def _remove_temporaries(plans: list[FilePlan], patience: float = 5.0) -> None:
                 if not left or time.monotonic() > deadline:
                     break
                 time.sleep(0.2)
-
-
-def _bar(total: int, out: OutputOptions):
-    if not out.progress or out.quiet or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total or None, unit="frame", dynamic_ncols=True, leave=False)
 
 
 __all__ = ["Segment", "check", "convert_jobs"]

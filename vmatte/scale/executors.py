@@ -90,37 +90,30 @@ class LocalWorkers:
                 continue
             finished, _ = wait(futures, timeout=0.2, return_when=FIRST_COMPLETED)
             self._drain(progress)
-            broken = False
-            for fut in finished:
-                task = futures.pop(fut)
-                try:
-                    done(task, fut.result())
-                except BrokenProcessPool:  # a worker died: every task of the pool is run again
-                    broken = True
-                    redo += self._again(task, tries, progress, done)
-                except Exception as e:
-                    done(task, e)
-            if broken:
-                for fut, task in futures.items():
-                    try:
-                        done(task, fut.result())
-                    except BrokenProcessPool:
-                        redo += self._again(task, tries, progress, done)
-                    except Exception as e:
-                        done(task, e)
-                futures = {}
+            again = [self._settle(fut, futures.pop(fut), tries, progress, done) for fut in finished]
+            if any(a is not None for a in again):  # a worker died: every task of the pool is run again
+                again += [self._settle(fut, task, tries, progress, done) for fut, task in futures.items()]
+                redo, futures = [t for a in again if a for t in a], {}
                 pool.shutdown(wait=True)
                 pool = self._new_pool()
         self._drain(progress)
 
     @staticmethod
-    def _again(task: Task, tries: Counter, progress: Progress, done: Done) -> list[Task]:
-        progress(task.label, -1)
-        err = _died(task, tries, "the process ended")
-        if err is None:
-            return [task]
-        done(task, err)
-        return []
+    def _settle(fut, task: Task, tries: Counter, progress: Progress, done: Done) -> list[Task] | None:
+        """Hand a finished task's result or error to done(). None; or, where its worker died, the tasks
+        to run again (it, unless its retries are spent)."""
+        try:
+            done(task, fut.result())
+        except BrokenProcessPool:
+            progress(task.label, -1)
+            err = _died(task, tries, "the process ended")
+            if err is None:
+                return [task]
+            done(task, err)
+            return []
+        except Exception as e:
+            done(task, e)
+        return None
 
     def _drain(self, progress: Progress) -> None:
         while True:

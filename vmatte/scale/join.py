@@ -13,11 +13,9 @@ from pathlib import Path
 import av
 
 from ..errors import VmatteError
-from ..io.encoding import encoding_for
 from ..io.images import ImageSequenceWriter
-from ..io.sinks import is_image_target
+from ..io.sinks import is_image_target, open_sink
 from ..io.video_source import VideoFileSource
-from ..io.video_writer import VideoWriter
 from .plan import FilePlan
 
 
@@ -50,12 +48,9 @@ def join(plan: FilePlan, work: Path, out, stream: int | None) -> None:
     with VideoFileSource(plan.input, stream) as src, contextlib.ExitStack() as undo:
         info = src.info
         writers = {}
-        for role, final in plan.outputs.items():
-            if is_image_target(final):
-                w = ImageSequenceWriter(final, LAYOUT[role], 16 if role == "matte" else out.bit_depth)
-            else:
-                enc = encoding_for(final, LAYOUT[role], prores_encoder=out.prores_encoder, crf=out.crf)
-                w = VideoWriter(final, enc, info, audio=out.audio, workers=0)
+        for role, final in plan.outputs.items():  # the sinks one process would open
+            w = open_sink(final, LAYOUT[role], info, prores_encoder=out.prores_encoder, crf=out.crf,
+                          bit_depth=out.bit_depth, audio=out.audio)
             undo.callback(w.abort)
             writers[role] = w
         src.read_audio()  # every writer has subscribed: the whole audio track, demuxed once

@@ -1,9 +1,11 @@
 """Work units: a job is a list of files; a long file is cut into segments, at hard cuts where possible.
 
-A segment writes frames [start, end). Its worker decodes from `feed`: the frames before `start` first
-prime the cut detector (so it decides cuts as one process would), then the last `preroll` of them run
-through the network without output, so the recurrent state at `start` matches a continuous run. Where
-`start` is a hard cut the state resets there anyway, and the output is identical to one process.
+A segment writes frames [start, end). Its worker decodes from `feed`: the frames before `start` prime
+the cut detector (so it decides cuts as one process would). The planner runs the network over the clip
+as one process would and hands each segment the recurrent state before `start`, so its output equals
+one process's; where `start` is a hard cut the state resets there anyway. Without that state (a cut
+planned here that the worker's detector does not confirm), `preroll` frames before `start` run
+through the network without output to approximate it.
 """
 from __future__ import annotations
 
@@ -64,11 +66,11 @@ def why_whole(input: str, outputs: dict[str, str], report: bool) -> str | None:
         return "an image sequence is read in one piece"
     if report:
         return "the quality report follows the whole clip"
+    from ..batch import LAYOUT
+
     for role, target in outputs.items():
         if is_image_target(target) and is_pattern(target):
             continue
-        from ..batch import LAYOUT
-
         if encoding_for(target, LAYOUT[role]).codec not in JOINABLE:
             return f"{Path(target).name}: an inter-frame codec, encoded in one piece"
     return None
@@ -112,13 +114,12 @@ def segments(plan: FilePlan, stream: int | None, fps: float, seconds: float, pre
     with VideoFileSource(plan.input, stream) as src:
         shots = make_shots(src.info) if make_shots is not None else None
         if shots is not None:
-            frames = (f for f, _, _ in shots.run(src.frames(stop)))
+            frames, cuts = (f for f, _, _ in shots.run(src.frames(stop))), shots.cuts
         else:
             frames = _detected(src.frames(stop), CutDetector(), cuts)
         for f in frames:
             pts.append(f.pts)
             if shots is not None:
-                cuts[:] = shots.cuts
                 if f.index == start + length - 1:  # the state a segment from start + length would need
                     now = shots.matter.get_state()
                     saved = tuple(now) if now is not None else None

@@ -36,8 +36,10 @@ class Task:
 
 
 class SegmentShots:
-    """ShotMatter over one segment: the frames before the pre-roll only prime the cut detector, the
-    pre-roll runs through the network without output, and frames [start, end) come out."""
+    """ShotMatter over one segment. The frames before it only prime the cut detector; then either the
+    state one process had before `start` is loaded (the planner's), or, at a planned cut the detector
+    confirms, the shot starts afresh, or else a pre-roll runs through the network without output.
+    Frames [start, end) come out."""
 
     def __init__(self, shots, segment: Segment, preroll: int) -> None:
         self.shots, self.segment, self.preroll = shots, segment, preroll
@@ -50,40 +52,43 @@ class SegmentShots:
         seg, shots = self.segment, self.shots
         det = shots.detector
         it = iter(frames)
-        pre = max(0, seg.start - self.preroll)
-        f = next(it, None)
-        while f is not None and f.index < pre:
-            if det is not None:
-                det(f.image)
-            f = next(it, None)
-        if f is None:
-            return
-        primed = resume = False
-        source: Iterator = itertools.chain([f], it)
-        if seg.state is not None:  # the exact state one process has here: no pre-roll
-            while f is not None and f.index < seg.start:
+
+        def prime(f, until: int, keep: list | None = None):
+            """Show the detector the frames before `until` (kept in `keep`); the first frame at or after it."""
+            while f is not None and f.index < until:
                 if det is not None:
                     det(f.image)
+                if keep is not None:
+                    keep.append(f)
                 f = next(it, None)
+            return f
+
+        primed = resume = False
+        if seg.state is not None:  # the exact state one process has here: no pre-roll
+            f = prime(next(it, None), seg.start)
             if f is None:
                 return
             if det is not None:
                 det(f.image)  # one process did not cut here; the detector sees the frame all the same
             shots.matter.set_state(list(seg.state), f.image)
-            source, primed, resume = itertools.chain([f], it), True, True
-        elif seg.at_cut and det is not None:  # skip the pre-roll if the detector confirms the cut
-            before, held = copy.deepcopy(det), []
-            while f is not None and f.index < seg.start:
-                det(f.image)
-                held.append(f)
-                f = next(it, None)
-            if f is not None and det(f.image):
-                shots.cuts.append(f.index)
-                source, primed = itertools.chain([f], it), True
-            else:  # not a cut to this detector after all: run the pre-roll as for any segment
-                shots.detector = before
-                source = itertools.chain(held, [f] if f is not None else [], it)
-        for item in shots.run(source, primed, resume):
+            primed = resume = True
+        else:
+            f = prime(next(it, None), max(0, seg.start - self.preroll))
+            if f is None:
+                return
+            if seg.at_cut and det is not None:  # skip the pre-roll if the detector confirms the cut
+                before, held = copy.deepcopy(det), []
+                f = prime(f, seg.start, held)
+                if f is not None and det(f.image):
+                    shots.cuts.append(f.index)
+                    primed = True
+                else:  # not a cut to this detector after all: run the pre-roll as for any segment
+                    shots.detector = before
+                    it = itertools.chain(held[1:], [f] if f is not None else [], it)
+                    f = held[0] if held else f
+        if f is None:
+            return
+        for item in shots.run(itertools.chain([f], it), primed, resume):
             index = item[0].index
             if index >= seg.end:
                 return
@@ -126,10 +131,9 @@ def init(matting: MattingOptions, progress: Any, workers: int) -> None:
 
 def _model():
     if _STATE.get("model") is None:
-        from ..weights import load_model
+        from ..batch import _load
 
-        m = _STATE["matting"]
-        _STATE["model"] = load_model(m.model, m.weights, m.device, m.precision)
+        _STATE["model"] = _load(_STATE["matting"])
     return _STATE["model"]
 
 
@@ -152,8 +156,8 @@ def run_task(task: Task) -> dict[str, Any]:
             from ..errors import VmatteError
 
             raise VmatteError(f"{task.label}: {summary.frames} of {seg.end - seg.start} frames were matted")
-        done = Path(task.done)
-        tmp = done.with_name(f".{done.name}.{os.getpid()}.part")
-        tmp.write_text(json.dumps({**result, "start": seg.start, "end": seg.end}))
-        tmp.replace(done)
+        from ..io.atomic import write_atomically
+
+        text = json.dumps({**result, "start": seg.start, "end": seg.end})
+        write_atomically(Path(task.done), lambda tmp: tmp.write_text(text))
     return result
