@@ -169,7 +169,7 @@ class VideoFileSource(Closing):
         if info.audio is not None:
             info.audio.seal()  # the writers have subscribed by now
         tb = info.time_base
-        offset = round(info.start_offset / tb) if tb else 0
+        offset = self._offset()
         step = 1 / (float(self.rate) * tb)  # one frame, in time-base units
         n, last, rebuilt = 0, None, None  # rebuilt: (pts, frame number) the rebuilt timing counts from
         for img, pts, decoded in itertools.chain([self._first], self._frames):
@@ -188,12 +188,17 @@ class VideoFileSource(Closing):
             n += 1
         self._check_complete(n, float(last * tb) if last is not None else 0.0, rebuilt is not None)
 
+    def _offset(self) -> int:
+        """The start offset subtracted from every timestamp, in time-base units."""
+        tb = self.info.time_base
+        return round(self.info.start_offset / tb) if tb else 0
+
     def frames_from(self, index: int, pts: int) -> Iterator[Frame]:
         """The frames from number `index` on, whose timestamp (as frames() gives it) is `pts`: seeks to
         the keyframe before it and decodes forward, without audio. For a worker that mattes one segment
         of a file whose timestamps frames() found intact (not rebuilt)."""
         info, v = self.info, self.video
-        offset = round(info.start_offset / info.time_base) if info.time_base else 0
+        offset = self._offset()
         try:
             self.container.seek(pts + offset, stream=v, backward=True, any_frame=False)
         except av.error.FFmpegError:
