@@ -97,9 +97,11 @@ MUTANTS = [
     ("a killed worker's segment is not retried", "vmatte/scale/executors.py",
      'err = _died(task, tries, "the process ended")', 'err = VmatteError("died")',
      "tests/test_scale.py -k killed_worker_process"),
-    ("ProRes white back at 943", "vmatte/io/video_writer.py",
-     'self.rgb_peak = 65280.0 if enc.bits == 16 and enc.pix_fmt.startswith("yuv") else None',
-     "self.rgb_peak = None", "tests/test_colour.py -k prores"),
+    ("ProRes fed packed RGB through swscale again (white at 943)", "vmatte/io/video_writer.py",
+     "self.planes = enc.planes", "self.planes = None", "tests/test_colour.py -k prores"),
+    ("4:2:0 chroma taken from one pixel, not averaged", "vmatte/colour.py",
+     "F.avg_pool2d(F.pad(c[None, None], pad, mode=\"replicate\"), (rows, 2))[0, 0]",
+     "F.pad(c[None, None], pad, mode=\"replicate\")[0, 0, ::rows, ::2]", "tests/test_colour.py"),
 
 ]
 

@@ -1,7 +1,8 @@
 """vmatte.colour against FFmpeg's own conversions of the same frames (swscale through PyAV, with
 accurate rounding and full chroma interpolation): YUV -> RGB within 1/255, RGBA -> YUVA 4:4:4 within one
-code value at 10 bits; BT.601 and BT.709, limited and full range, 8 and 10 bits, 4:2:0, 4:2:2 and
-4:4:4, odd sizes included."""
+code value at 10 bits, RGB -> 4:2:0 and 4:2:2 within one code value of swscale's area filter; BT.601 and
+BT.709, limited and full range, 8 and 10 bits, odd sizes included. And the planes the compositor hands
+the encoders (pixels.to_planes) written and read back."""
 from __future__ import annotations
 
 import av
@@ -71,6 +72,28 @@ def test_rgba_to_yuva444_10bit_matches_ffmpeg_within_one_code(matrix, full, w, h
         assert (g - r).abs().max().item() <= 1, f"plane {name}"
 
 
+@pytest.mark.parametrize("w, h", SIZES)
+@pytest.mark.parametrize("chroma, pix", [("420", "yuv420p"), ("422", "yuv422p10le"), ("420", "yuv420p10le")])
+@pytest.mark.parametrize("matrix", ["bt601", "bt709"])
+def test_rgb_to_subsampled_yuv_matches_ffmpeg_area_filter(matrix, chroma, pix, w, h):
+    """Chroma is the average of the 2x2 (4:2:0) or 2x1 (4:2:2) block it covers. At an odd size swscale
+    stretches the rounded-up chroma grid over the picture (every sample drifts by up to half a pixel),
+    so there FFmpeg converts the picture with its edge pixels repeated to an even size, which is what
+    the last block covers here."""
+    bits = 10 if "10" in pix else 8
+    rgb = _picture(w, h, 3)
+    even = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    ref = av.VideoFrame.from_ndarray(even, format="rgb24").reformat(
+        format=pix, dst_colorspace=SPACES[matrix], dst_color_range="MPEG",
+        interpolation=Interpolation.AREA | Interpolation.ACCURATE_RND)
+    t = torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)
+    got = rgb_to_yuv(t, YuvFormat(matrix, False, bits), chroma)
+    for name, g, r in zip("YUV", got, _planes(ref)):
+        r = r[:g.shape[0], :g.shape[1]]
+        assert g.shape == r.shape, f"plane {name}"
+        assert (g - r).abs().max().item() <= 1, f"plane {name}"
+
+
 def test_a_flat_grey_round_trips_at_4_2_0():
     """RGB -> 4:2:0 -> RGB of flat colours is exact to rounding (the chroma averaging and the upsampling agree)."""
     rgb = torch.full((3, 9, 17), 0.5)
@@ -82,11 +105,11 @@ def test_a_flat_grey_round_trips_at_4_2_0():
         rgb_to_yuv(rgb, fmt, "411")
 
 
-@pytest.mark.parametrize("target, layout", [("a.mov", "rgba"), ("c.mov", "rgb")])
-def test_prores_is_written_at_bt709_levels(tmp_path, target, layout):
-    """Through the pipeline's own conversion (pixels.for_sink, then the writer): 1.0 is luma 940 and
-    0.5 is 502 in the 10-bit file, alpha 1.0 is 1023, as a standard decoder expects; and the planes
-    decoded with vmatte.colour give the picture back."""
+@pytest.mark.parametrize("target, layout", [("a.mov", "rgba"), ("c.mov", "rgb"), ("h.mp4", "rgb"), ("v.webm", "rgba")])
+def test_yuv_outputs_are_written_at_bt709_levels(tmp_path, target, layout):
+    """Through the pipeline's own conversion (pixels.for_sink hands the writer its encoder's planes): 1.0
+    is luma 940 and 0.5 is 502 at 10 bits (235 and 126 at 8), alpha 1.0 is the top code, as a standard
+    decoder expects; and the planes decoded with vmatte.colour give the picture back."""
     from fractions import Fraction
 
     from vmatte.io.frames import SourceInfo
@@ -94,7 +117,8 @@ def test_prores_is_written_at_bt709_levels(tmp_path, target, layout):
     from vmatte.pixels import for_sink
 
     info = SourceInfo("t", 32, 16, Fraction(25), Fraction(1, 25))
-    sink = open_sink(tmp_path / target, layout, info, audio=False)
+    sink = open_sink(tmp_path / target, layout, info, audio=False, crf=0)
+    assert sink.planes is not None  # the planar path, no swscale
     picture = torch.ones(1, 4 if layout == "rgba" else 3, 16, 32)
     picture[:, :3, :, 16:] = 0.5
     for i in range(2):
@@ -103,10 +127,51 @@ def test_prores_is_written_at_bt709_levels(tmp_path, target, layout):
     with av.open(str(tmp_path / target)) as c:
         frame = next(c.decode(video=0))
     planes, bits = _planes(frame), frame.format.components[0].bits  # ProRes 4444 decodes at 12 bits
-    shift = 1 << (bits - 10)
-    assert planes[0][:, :16].float().mean().item() == pytest.approx(940 * shift, abs=shift)
-    assert planes[0][:, 16:].float().mean().item() == pytest.approx(502 * shift, abs=shift)
+    if target.endswith(".webm"):  # libvpx's alpha rides in a second stream, decoded as yuv420p
+        planes.append(_planes(next(_alpha_frames(tmp_path / target)))[0])
+    shift = 1 << (bits - 10) if bits >= 10 else 1
+    white, grey = (940, 502) if bits >= 10 else (235, 126)
+    tol = 1 if bits >= 10 else 1.5 / shift  # 8-bit lossy codecs (crf 0) round within a code
+    assert planes[0][:, :16].float().mean().item() == pytest.approx(white * shift, abs=max(shift, tol))
+    assert planes[0][:, 16:].float().mean().item() == pytest.approx(grey * shift, abs=max(shift, tol))
     if layout == "rgba":
-        assert planes[3].min().item() == 1023 * shift  # the encoder takes 10-bit alpha: 1023
+        top = 1023 * shift if bits >= 10 else 255
+        assert planes[3].float().mean().item() == pytest.approx(top, abs=1)  # full-range alpha at its top
     back = yuv_to_rgb(*planes[:3], YuvFormat("bt709", False, bits))
-    assert (back - picture[0, :3]).abs().max().item() < 3 / 1023
+    assert (back - picture[0, :3]).abs().max().item() < (3 / 1023 if bits >= 10 else 3 / 255)
+
+
+def _alpha_frames(path):
+    """The alpha of a VP9 WebM: libvpx-vp9 decoding, which reads the alpha side data (FFmpeg's default VP9
+    decoder drops it), into yuva420p."""
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        ctx = av.CodecContext.create("libvpx-vp9", "r")
+        for packet in c.demux(s):
+            for f in ctx.decode(packet):
+                yield _alpha_only(f)
+
+
+def _alpha_only(frame):
+    return av.VideoFrame.from_ndarray(
+        np.frombuffer(frame.planes[3], np.uint8).reshape(frame.height, -1)[:, :frame.width].copy(), format="gray")
+
+
+def test_ffv1_takes_planar_gbra_exactly(tmp_path):
+    """FFV1 (lossless) gets G, B, R, A planes from the compositor: the file decodes to the very codes."""
+    from fractions import Fraction
+
+    from vmatte.io.frames import SourceInfo
+    from vmatte.io.sinks import open_sink
+    from vmatte.pixels import for_sink
+
+    info = SourceInfo("t", 33, 17, Fraction(25), Fraction(1, 25))
+    sink = open_sink(tmp_path / "a.mkv", "rgba", info, audio=False)
+    picture = torch.from_numpy(_picture(33, 17, 4, deep=True).astype(np.float32) / 65535).permute(2, 0, 1)[None]
+    picture = torch.cat([picture, picture[:, :1].flip(-1)], 1)
+    sink.write(for_sink(picture, sink), 0)
+    sink.close()
+    with av.open(str(tmp_path / "a.mkv")) as c:
+        got = next(c.decode(video=0)).to_ndarray(format="rgba64le")
+    want = np.round(picture[0].permute(1, 2, 0).numpy() * 65535).astype(np.uint16)
+    assert np.array_equal(got, want)

@@ -8,7 +8,8 @@ full horizontal chroma interpolation (`BILINEAR | ACCURATE_RND | FULL_CHR_H_INT`
 path repeats each chroma sample instead). The tests hold both directions to FFmpeg's own conversion
 from and to 8-bit RGB. (From 16-bit RGB, swscale takes 65280, not 65535, as white: see pixels.for_sink.)
 
-NOT YET WIRED INTO THE PIPELINE: decode still converts with swscale on the CPU (issue 13).
+Encoding uses it on every device (pixels.for_sink hands YUV encoders their planes, no swscale); decoding
+uses it where the engine is on a GPU (io.planar), while a CPU engine keeps swscale's faster rgb24 path.
 """
 from __future__ import annotations
 
@@ -69,19 +70,21 @@ def yuv_to_rgb(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, fmt: YuvFormat
 def rgb_to_yuv(rgb: torch.Tensor, fmt: YuvFormat, subsampling: str = "444",
                alpha: torch.Tensor | None = None) -> list[torch.Tensor]:
     """RGB [3,H,W] float 0..1 (and alpha [H,W] 0..1) -> the planes an encoder takes, as int32 code values:
-    [Y, U, V] (+ [A], full range) at 4:4:4, or with U and V averaged over 2x2 blocks at 4:2:0."""
+    [Y, U, V] (+ [A], full range) at 4:4:4, or with U and V averaged over 2x1 blocks at 4:2:2 and 2x2 at
+    4:2:0 (FFmpeg's area filter; at an odd size the last block is the edge pixels, repeated)."""
     y0, ys, c0, cs = fmt.levels()
     kr, kb = MATRICES[fmt.matrix]
     r, g, b = rgb.float()
     luma = kr * r + (1 - kr - kb) * g + kb * b
     cb = (b - luma) / (2 * (1 - kb))
     cr = (r - luma) / (2 * (1 - kr))
-    if subsampling == "420":
+    if subsampling in ("420", "422"):
         h, w = luma.shape
-        pad = (0, w % 2, 0, h % 2)
-        cb, cr = (F.avg_pool2d(F.pad(c[None, None], pad, mode="replicate"), 2)[0, 0] for c in (cb, cr))
+        rows = 2 if subsampling == "420" else 1
+        pad = (0, w % 2, 0, h % rows)
+        cb, cr = (F.avg_pool2d(F.pad(c[None, None], pad, mode="replicate"), (rows, 2))[0, 0] for c in (cb, cr))
     elif subsampling != "444":
-        raise ValueError(f"subsampling must be 444 or 420, got {subsampling!r}")
+        raise ValueError(f"subsampling must be 444, 422 or 420, got {subsampling!r}")
     top = (1 << fmt.bits) - 1
     planes = [(y0 + ys * luma), (c0 + cs * cb), (c0 + cs * cr)]
     if alpha is not None:

@@ -97,18 +97,18 @@ class _Session:
         self.latencies, self.sink_times = Samples(), Samples()
         self.stages = {k: Samples() for k in ("buffer", "network", "compose", "handoff")}
 
-    def _pixels(self, m, index: int = 0) -> np.ndarray:
-        """A matte as the sink's pixels, at the source's size."""
+    def _pixels(self, m, index: int = 0):
+        """A matte as the sink's pixels (pixels.for_sink), at the size the sink was opened with."""
+        from torch.nn import functional as F
+
         from .compose import render
         from .pixels import for_sink
 
-        out = for_sink(render(self.role, m, self.bg, index), self.sink)
+        t = render(self.role, m, self.bg, index)
         info = self.src.info
-        if out.shape[:2] != (info.height, info.width):  # the source changed size mid-stream
-            import cv2
-
-            out = cv2.resize(out, (info.width, info.height), interpolation=cv2.INTER_AREA)
-        return out
+        if t.shape[-2:] != (info.height, info.width):  # the source changed size mid-stream
+            t = F.interpolate(t, size=(info.height, info.width), mode="area")
+        return for_sink(t, self.sink)
 
     def _deliver(self, handoff: queue.Queue) -> None:
         """The sink's own thread, so encoding overlaps the next frame's network step."""
@@ -120,7 +120,7 @@ class _Session:
             self.sink.write(out, pts)
             self.sink_times.add(time.perf_counter() - t0)
             self.stats.frames_out += 1
-            self.last = out if out.shape[2] == 3 else None
+            self.last = out if isinstance(out, np.ndarray) and out.shape[2:] == (3,) else None
             if not self.src.live and hasattr(self.sink, "pace"):
                 self.sink.pace()
 

@@ -1,12 +1,17 @@
 """The one place where pixels change representation.
 
 Host images are HxWxC numpy arrays, uint8 (0..255) or uint16 (0..65535). Device tensors are
-[1,C,H,W] float in 0..1. Every stage converts through these two functions.
+[1,C,H,W] float in 0..1. Encoders of a planar pixel format (io.encoding.PLANAR) take a list of planes,
+converted on the tensors' device (vmatte.colour). Every stage converts through these functions.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+from .colour import YuvFormat, rgb_to_yuv
+
+Pixels = np.ndarray | list[np.ndarray]  # what a sink's write() takes: one packed array, or planes
 
 
 class _Pinned:
@@ -45,30 +50,50 @@ def to_tensor(image: np.ndarray, device: torch.device, dtype: torch.dtype) -> to
     return t.to(dtype).div_(scale)
 
 
-def to_array(t: torch.Tensor, bits: int = 8, rgb_peak: float | None = None) -> np.ndarray:
-    """[1,C,H,W] float 0..1 -> HxWxC uint8 (bits=8) or uint16 (bits=16) numpy array, rounded.
-
-    rgb_peak: the code the colour channels' 1.0 becomes, where it is not the depth's top (alpha keeps
-    it); see for_sink."""
+def to_array(t: torch.Tensor, bits: int = 8) -> np.ndarray:
+    """[1,C,H,W] float 0..1 -> HxWxC uint8 (bits=8) or uint16 (bits=16) numpy array, rounded."""
     peak = 255.0 if bits == 8 else 65535.0
-    scale: float | torch.Tensor = peak
-    if rgb_peak is not None:
-        scale = t.new_tensor([rgb_peak] * min(3, t.shape[1]) + [peak] * max(0, t.shape[1] - 3), dtype=torch.float32)
-    q = t[0].permute(1, 2, 0).float().mul(scale).add_(0.5).clamp_(0, peak).floor_()  # rounded
-    # Quantised on the device, so only 8/16-bit pixels cross back. torch's uint16 has few kernels
-    # (on CUDA especially), so 16-bit goes as int32 whose low halves (little-endian: every other
-    # int16) carry the uint16 bit pattern; the host only reinterprets them.
-    if bits == 8:
+    q = t[0].permute(1, 2, 0).float().mul(peak).add_(0.5).clamp_(0, peak).floor_()  # rounded
+    return _quantised(q, bits)
+
+
+def _quantised(q: torch.Tensor, bits: int) -> np.ndarray:
+    """Whole code values (float or int) as a host uint8 (bits 8) or uint16 array of the same shape.
+
+    Narrowed on the device, so only 8/16-bit pixels cross back. torch's uint16 has few kernels (on CUDA
+    especially), so 16-bit goes as int32 whose low halves (little-endian: every other int16) carry the
+    uint16 bit pattern; the host only reinterprets them."""
+    if bits <= 8:
         return _download(q.to(torch.uint8))
     low = q.to(torch.int32).reshape(-1).view(torch.int16)[::2]
     return _download(low.reshape(q.shape)).view(np.uint16)
 
 
-def for_sink(t: torch.Tensor, sink) -> np.ndarray:
-    """`t` as `sink` takes it: its depth (`sink.bits`), and the white its encoder's conversion expects
-    (`sink.rgb_peak`, where a sink has one: FFmpeg's swscale reads 16-bit RGB with 65280, not 65535, as
-    white, so 65535 would reach a 10-bit YUV encoder as 943, above BT.709's 940)."""
-    return to_array(t, sink.bits, getattr(sink, "rgb_peak", None))
+def to_planes(t: torch.Tensor, spec) -> list[np.ndarray]:
+    """[1,C,H,W] float 0..1 (RGB, or RGBA where `spec.alpha`) -> the planes of an encoder's pixel format
+    (`spec`: an io.encoding.PlaneSpec), converted on `t`'s device and downloaded in one transfer:
+    BT.709 limited-range Y, U, V (+ full-range A) for 'yuv'; G, B, R (+ A) for 'gbr'."""
+    alpha = t[0, 3] if spec.alpha else None
+    if spec.kind == "yuv":
+        planes = rgb_to_yuv(t[0, :3], YuvFormat("bt709", False, spec.bits), spec.subsampling, alpha)
+    else:
+        top = (1 << spec.bits) - 1
+        chans = [t[0, i] for i in (1, 2, 0)] + ([alpha] if alpha is not None else [])
+        planes = [c.float().mul(top).round_().clamp_(0, top) for c in chans]
+    flat = _quantised(torch.cat([p.reshape(-1) for p in planes]), spec.bits)
+    out, at = [], 0
+    for p in planes:
+        n = p.numel()
+        out.append(flat[at:at + n].reshape(p.shape))
+        at += n
+    return out
+
+
+def for_sink(t: torch.Tensor, sink) -> Pixels:
+    """`t` as `sink` takes it: its planes where it has a planar encoder (`sink.planes`), otherwise one
+    HxWxC array of its depth (`sink.bits`)."""
+    spec = getattr(sink, "planes", None)
+    return to_planes(t, spec) if spec is not None else to_array(t, sink.bits)
 
 
 def _download(t: torch.Tensor) -> np.ndarray:

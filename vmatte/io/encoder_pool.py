@@ -48,7 +48,7 @@ class EncoderPool:
         self.threads = ThreadPoolExecutor(workers, thread_name_prefix="vmatte-encode", initializer=_yield_cpu)
         self.local = threading.local()
         self.inflight: deque[Future] = deque()
-        self.window = frames_in_flight(info.width, info.height, 8, workers + 2)  # 16-bit RGBA arrays
+        self.window = frames_in_flight(info.width, info.height, 8, workers + 2)  # 16-bit RGBA (or YUVA planes)
 
     def _encoder(self) -> av.VideoCodecContext:
         ctx = getattr(self.local, "ctx", None)
@@ -62,13 +62,13 @@ class EncoderPool:
             self.local.ctx = ctx
         return ctx
 
-    def _encode(self, image: np.ndarray, pts: int) -> list[av.Packet]:
+    def _encode(self, image: np.ndarray | list[np.ndarray], pts: int) -> list[av.Packet]:
         packets = self._encoder().encode(to_frame(image, self.enc, pts, self.info.time_base))
         if len(packets) != 1:  # intra-only, unthreaded: one packet out per frame in
             raise VmatteError(f"{self.enc.codec} returned {len(packets)} packets for one frame")
         return packets
 
-    def submit(self, image: np.ndarray, pts: int) -> list[av.Packet]:
+    def submit(self, image: np.ndarray | list[np.ndarray], pts: int) -> list[av.Packet]:
         self.inflight.append(self.threads.submit(self._encode, image, pts))
         ready = []
         while len(self.inflight) > self.window or (self.inflight and self.inflight[0].done()):

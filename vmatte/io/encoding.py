@@ -30,6 +30,25 @@ INPUT_FORMAT = {("rgba", 16): "rgba64le", ("rgba", 8): "rgba", ("rgb", 16): "rgb
 
 
 @dataclass(frozen=True)
+class PlaneSpec:
+    """The planes an encoder's pixel format holds, so the compositor hands them over ready (pixels.for_sink)
+    and no swscale runs: 'yuv' (BT.709, limited range, alpha full range) or 'gbr' (planar RGB, FFV1's
+    order G, B, R, A); bits per sample; chroma subsampling; whether an alpha plane follows."""
+
+    kind: str
+    bits: int
+    subsampling: str = "444"
+    alpha: bool = False
+
+
+PLANAR = {  # pixel format -> its planes; the formats of encoding_for's table
+    "yuva444p10le": PlaneSpec("yuv", 10, "444", True), "yuv422p10le": PlaneSpec("yuv", 10, "422"),
+    "yuv420p": PlaneSpec("yuv", 8, "420"), "yuv444p": PlaneSpec("yuv", 8, "444"),
+    "yuva420p": PlaneSpec("yuv", 8, "420", True), "gbrap16le": PlaneSpec("gbr", 16, "444", True),
+}
+
+
+@dataclass(frozen=True)
 class Encoding:
     """How one output is encoded: codec, its pixel format, options, and the layout fed to it."""
 
@@ -39,6 +58,11 @@ class Encoding:
     bits: int  # 8 or 16: depth of the arrays handed over
     options: dict[str, str] = field(default_factory=dict)
     codec_tag: str | None = None
+
+    @property
+    def planes(self) -> PlaneSpec | None:
+        """What write() takes as a list of planes (None: one packed HxWxC array of `layout` and `bits`)."""
+        return PLANAR.get(self.pix_fmt)
 
 
 def container_for(target: str) -> str:
@@ -160,9 +184,32 @@ def packed_frame(image: np.ndarray, fmt: str) -> av.VideoFrame:
     return frame
 
 
-def to_frame(image: np.ndarray, enc: Encoding, pts: int, time_base: Fraction) -> av.VideoFrame:
-    """An HxWxC array as the frame `enc`'s codec takes (BT.709 for YUV), stamped with `pts`."""
-    frame = packed_frame(image, INPUT_FORMAT[(enc.layout, enc.bits)])
+def planar_frame(planes: list[np.ndarray], fmt: str) -> av.VideoFrame:
+    """Planes (uint8 or uint16 arrays, as the pixel format `fmt` lays them out) as a frame: one copy each,
+    without the GIL, and no conversion."""
+    h, w = planes[0].shape
+    frame = av.VideoFrame(w, h, fmt)
+    if len(frame.planes) != len(planes):
+        raise ValueError(f"{fmt} has {len(frame.planes)} planes, got {len(planes)}")
+    for plane, a in zip(frame.planes, planes):
+        if a.shape != (plane.height, plane.width):
+            raise ValueError(f"{fmt} plane of {plane.width}x{plane.height} given an array of shape {a.shape}")
+        dst = np.frombuffer(plane, a.dtype).reshape(plane.height, plane.line_size // a.itemsize)[:, :plane.width]
+        np.copyto(dst, a)
+    return frame
+
+
+def to_frame(pixels: np.ndarray | list[np.ndarray], enc: Encoding, pts: int, time_base: Fraction) -> av.VideoFrame:
+    """The frame `enc`'s codec takes, stamped with `pts`: from its planes (a list, see Encoding.planes), or
+    from an HxWxC array of `enc.layout` and `enc.bits` converted by swscale (BT.709 for YUV; swscale takes
+    65280 as 16-bit RGB's white, so 65535 becomes 10-bit luma 943 there, not 940)."""
+    if isinstance(pixels, list):
+        frame = planar_frame(pixels, enc.pix_fmt)
+        if enc.pix_fmt.startswith("yuv"):
+            frame.colorspace, frame.color_range = 1, 1  # BT.709, limited range, as configure() tags the stream
+        frame.pts, frame.time_base = pts, time_base
+        return frame
+    frame = packed_frame(pixels, INPUT_FORMAT[(enc.layout, enc.bits)])
     if enc.pix_fmt.startswith("yuv"):
         frame = frame.reformat(format=enc.pix_fmt, dst_colorspace="itu709")
     frame.pts = pts

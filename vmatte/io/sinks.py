@@ -1,7 +1,8 @@
 """`open_sink`: the one way out, to files, PNG sequences, a UDP stream, a virtual camera or a window.
 
 Every sink takes `write(pixels, pts)` with HxWxC arrays in its `layout` ('rgba', 'rgb' or 'gray') and
-`bits` (8 or 16), `close()` to commit (a file is renamed into place) and `abort()` to stop and remove
+`bits` (8 or 16), or, where it has `planes` (a video file with a planar encoder), that encoder's planes;
+`close()` to commit (a file is renamed into place) and `abort()` to stop and remove
 every temporary file. Drivers call abort() on every failure path.
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ class Sink(Protocol):
     layout: str
     bits: int
 
-    def write(self, pixels: np.ndarray, pts: int) -> None: ...
+    def write(self, pixels: np.ndarray | list[np.ndarray], pts: int) -> None: ...
     def close(self) -> None: ...
     def abort(self) -> None: ...
 

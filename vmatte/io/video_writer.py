@@ -29,7 +29,8 @@ class VideoWriter:
     With `audio=True` the source's audio track (if any) is copied, or transcoded where the container
     cannot hold it, interleaved with the video. Intra-only codecs are encoded on `workers` threads
     (default: `default_workers()`); `workers=0` uses one encoder with the codec's own threading.
-    `layout` and `bits` say what write() takes.
+    write() takes the planes of `planes` (a PlaneSpec) where the codec's pixel format has one, else an
+    array of `layout` and `bits`.
     """
 
     def __init__(self, target: str | Path, enc: Encoding, info: SourceInfo, audio: bool = True,
@@ -40,8 +41,7 @@ class VideoWriter:
         fmt = container_for(target)
         self.enc = enc = fit_to_size(enc, info.width, info.height)
         self.layout, self.bits, self.time_base = enc.layout, enc.bits, info.time_base
-        # swscale takes 65280 as 16-bit RGB's white on the way to YUV (see pixels.for_sink)
-        self.rgb_peak = 65280.0 if enc.bits == 16 and enc.pix_fmt.startswith("yuv") else None
+        self.planes = enc.planes  # what pixels.for_sink hands over: the encoder's own planes, or None (packed)
         if workers is None:
             workers = encoder_pool.ENCODE_WORKERS if encoder_pool.ENCODE_WORKERS is not None else default_workers()
         self.pool = EncoderPool(enc, info, workers) if enc.codec in INTRA_ONLY and workers > 0 else None
@@ -84,8 +84,9 @@ class VideoWriter:
             self.out.metadata["timecode"] = info.timecode
         return s
 
-    def write(self, image: np.ndarray, pts: int) -> None:
-        """Encode one HxWxC array (layout and depth as `self.layout`, `self.bits`) at `pts` (source time base)."""
+    def write(self, image: np.ndarray | list[np.ndarray], pts: int) -> None:
+        """Encode one frame at `pts` (source time base): its planes (as `self.planes` says), or one HxWxC
+        array (layout and depth as `self.layout`, `self.bits`)."""
         with self._errors():
             if self.pool:
                 self._mux_all(self.pool.submit(image, pts))
