@@ -32,7 +32,7 @@ def stage_figures(clip: Path, ratio: float, encoder: str, tmp: Path) -> dict:
     from vmatte.io.encoding import encoding_for
     from vmatte.io.video_source import VideoFileSource
     from vmatte.io.video_writer import VideoWriter
-    from vmatte.pixels import to_array
+    from vmatte.pixels import to_array, to_planes
 
     t0 = time.perf_counter()
     with VideoFileSource(clip) as src:
@@ -51,13 +51,18 @@ def stage_figures(clip: Path, ratio: float, encoder: str, tmp: Path) -> dict:
         print(f"  network {backend:11} ratio {ratio:.3f} {rate(n, time.perf_counter() - t0)}")
     t0 = time.perf_counter()
     arrays = [to_array(render("rgba", m, None, i), 16) for i, m in enumerate(mattes)]
+    fig["compose_packed_fps"] = round(n / (time.perf_counter() - t0), 1)
+    print(f"  compose rgba -> packed uint16  {rate(n, time.perf_counter() - t0)}   (PNG)")
+    spec = encoding_for(Path("x.mov"), "rgba").planes
+    t0 = time.perf_counter()
+    planes = [to_planes(render("rgba", m, None, i), spec) for i, m in enumerate(mattes)]
     fig["compose_fps"] = round(n / (time.perf_counter() - t0), 1)
-    print(f"  compose rgba -> uint16 host    {rate(n, time.perf_counter() - t0)}")
+    print(f"  compose rgba -> YUVA planes    {rate(n, time.perf_counter() - t0)}   (ProRes)")
     for enc in ("aw", "ks"):
         w = VideoWriter(tmp / f"stage_{enc}.mov", encoding_for(Path("x.mov"), "rgba", prores_encoder=enc), info,
                         audio=False)
         t0 = time.perf_counter()
-        for f, a in zip(frames, arrays):
+        for f, a in zip(frames, planes):
             w.write(a, f.pts)
         w.close()
         fig[f"encode_prores_{enc}_fps"] = round(n / (time.perf_counter() - t0), 1)

@@ -16,6 +16,7 @@ from .io.sources import open_source
 from .options import MattingOptions, OutputOptions, ScaleOptions, is_url
 from .optionspec import reject_unknown
 from .pipeline import Output, Summary, run
+from .weights import resolve_device
 
 VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mxf", ".mts", ".m2ts", ".ts", ".flv",
               ".wmv", ".mpg", ".mpeg", ".3gp", ".ogv"}
@@ -131,7 +132,7 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
         if isinstance(result, Exception):
             raise result
         return result
-    with open_source(input, fps=out.fps, stream=out.stream) as source:
+    with open_source(input, fps=out.fps, stream=out.stream, device=resolve_device(matting.device)) as source:
         check_size(source.info, out.max_pixels)
         for r in folders:  # one clip into a folder: named after the clip
             _make_folder(paths[r].parent)
@@ -228,7 +229,7 @@ def _convert_folder(folder: Path, targets: dict[str, Path], matting: MattingOpti
                 jobs.append((str(video), todo))
                 continue
             try:
-                with open_source(video) as source:
+                with open_source(video, device=resolve_device(matting.device)) as source:
                     check_size(source.info, out.max_pixels)
                     result.done[str(video)] = _convert_one(source, todo, model, matting, out)
             except VmatteError as e:

@@ -21,17 +21,26 @@ import torch.nn.functional as F
 MATRICES = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722), "bt2020": (0.2627, 0.0593)}  # (Kr, Kb)
 
 
+SITINGS = ("centre", "left", "topleft")  # where a subsampled chroma sample sits among its luma samples
+
+
 @dataclass(frozen=True)
 class YuvFormat:
-    """How code values map to colour: `matrix` (a key of MATRICES), full or limited range, bits per sample."""
+    """How code values map to colour: `matrix` (a key of MATRICES), full or limited range, bits per
+    sample, and `siting`, where subsampled chroma sits: 'centre' (JPEG, MPEG-1; what swscale assumes when
+    a frame does not say), 'left' (co-sited with the left luma sample, vertically centred: the H.264,
+    HEVC and MPEG-2 default) or 'topleft' (co-sited both ways: UHD BT.2020 streams)."""
 
     matrix: str = "bt709"
     full_range: bool = False
     bits: int = 8
+    siting: str = "centre"
 
     def __post_init__(self) -> None:
         if self.matrix not in MATRICES:
             raise ValueError(f"unknown matrix {self.matrix!r}; use one of {', '.join(MATRICES)}")
+        if self.siting not in SITINGS:
+            raise ValueError(f"unknown chroma siting {self.siting!r}; use one of {', '.join(SITINGS)}")
         if not 8 <= self.bits <= 16:
             raise ValueError(f"bits must be 8 to 16, got {self.bits}")
 
@@ -44,12 +53,33 @@ class YuvFormat:
         return 16.0 * shift, 219.0 * shift, 128.0 * shift, 224.0 * shift
 
 
-def _upsample(c: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Chroma [Hc,Wc] to [height,width]: centre-sited bilinear, edges clamped. At an odd size the
-    chroma plane (rounded up) is stretched over the picture, as swscale does."""
+def _upsample(c: torch.Tensor, height: int, width: int, siting: str = "centre") -> torch.Tensor:
+    """Chroma [Hc,Wc] to [height,width], bilinear, edges clamped. Centre-sited, at an odd size the chroma
+    plane (rounded up) is stretched over the picture, as swscale does; a co-sited axis puts chroma
+    sample i on luma sample 2i."""
     if c.shape == (height, width):
         return c
-    return F.interpolate(c[None, None], size=(height, width), mode="bilinear", align_corners=False)[0, 0]
+    if siting == "centre":
+        return F.interpolate(c[None, None], size=(height, width), mode="bilinear", align_corners=False)[0, 0]
+    c = _cosited(c, width, 1)
+    return _cosited(c, height, 0) if siting == "topleft" else \
+        F.interpolate(c[None, None], size=(height, c.shape[1]), mode="bilinear", align_corners=False)[0, 0]
+
+
+def _cosited(c: torch.Tensor, n: int, dim: int) -> torch.Tensor:
+    """`c` resampled along `dim` to n samples, chroma sample i at output sample i * (its size / n rounded)."""
+    m = c.shape[dim]
+    if m == n:
+        return c
+    step = round(n / m)
+    x = torch.arange(n, device=c.device, dtype=torch.float32) / step
+    i0 = x.floor().long().clamp_(max=m - 1)
+    i1 = (i0 + 1).clamp_(max=m - 1)
+    f = (x - i0).clamp_(0, 1)
+    shape = [1, 1]
+    shape[dim] = n
+    f = f.view(shape)
+    return c.index_select(dim, i0) * (1 - f) + c.index_select(dim, i1) * f
 
 
 def yuv_to_rgb(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, fmt: YuvFormat) -> torch.Tensor:
@@ -59,8 +89,8 @@ def yuv_to_rgb(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, fmt: YuvFormat
     kr, kb = MATRICES[fmt.matrix]
     h, w = y.shape
     luma = (y.float() - y0) / ys
-    cb = _upsample((u.float() - c0) / cs, h, w)
-    cr = _upsample((v.float() - c0) / cs, h, w)
+    cb = _upsample((u.float() - c0) / cs, h, w, fmt.siting)
+    cr = _upsample((v.float() - c0) / cs, h, w, fmt.siting)
     r = luma + 2 * (1 - kr) * cr
     b = luma + 2 * (1 - kb) * cb
     g = (luma - kr * r - kb * b) / (1 - kr - kb)
@@ -90,3 +120,73 @@ def rgb_to_yuv(rgb: torch.Tensor, fmt: YuvFormat, subsampling: str = "444",
     if alpha is not None:
         planes.append(alpha.float() * top)
     return [p.round().clamp_(0, top).to(torch.int32) for p in planes]
+
+
+@dataclass
+class YuvImage:
+    """A decoded picture still in its own planes, converted to RGB where the engine's tensors are
+    (pixels.to_tensor) instead of by swscale on the CPU.
+
+    planes: Y [H,W] and U, V ([H,W] or subsampled); or Y and one interleaved UV plane [Hc,Wc,2] (NV12,
+    P010). Integer tensors on any device (CPU planes may share the decoder's buffer: `owner` keeps it).
+    shift: low bits to drop (P010 keeps its 10 bits at the top of 16)."""
+
+    planes: tuple[torch.Tensor, ...]
+    fmt: YuvFormat
+    shift: int = 0
+    owner: object = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The RGB picture's shape, (H, W, 3), as an HxWx3 array's."""
+        h, w = self.planes[0].shape[:2]
+        return h, w, 3
+
+    @property
+    def deep(self) -> bool:
+        """Whether it stands for more than 8 bits per channel (as a uint16 RGB array would)."""
+        return self.fmt.bits > 8
+
+    def chroma(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if len(self.planes) == 2:
+            uv = self.planes[1]
+            return uv[..., 0], uv[..., 1]
+        return self.planes[1], self.planes[2]
+
+    def to_rgb(self) -> torch.Tensor:
+        """RGB [3,H,W] float32 0..1, computed where the planes are."""
+        y, (u, v) = self.planes[0], self.chroma()
+        y, u, v = (_codes(p, self.shift) for p in (y, u, v))
+        return yuv_to_rgb(y, u, v, self.fmt)
+
+    def thumbnail(self, width: int, height: int) -> torch.Tensor:
+        """A width x height RGB [3,h,w] float 0..1 area average, made where the planes are, from every
+        step-th sample (at least 8 per cell), so a 1080p frame costs about what a thumbnail's pixels do."""
+        out = []
+        for p in (self.planes[0], *self.chroma()):
+            step = max(1, min(p.shape[0] // (height * 8), p.shape[1] // (width * 8)))
+            c = _codes(p[::step, ::step], self.shift).float()
+            out.append(F.interpolate(c[None, None], size=(height, width), mode="area")[0, 0])
+        return yuv_to_rgb(*out, self.fmt)
+
+    def moved(self, move) -> YuvImage:
+        """The same picture with `move` (tensor -> tensor, e.g. an upload) applied to every plane."""
+        return YuvImage(tuple(move(p) for p in self.planes), self.fmt, self.shift, self.owner)
+
+    def mirrored(self) -> YuvImage:
+        """Flipped left to right (a selfie view)."""
+        return self.moved(lambda p: p.flip(1))
+
+    def rotated(self, turns: int) -> YuvImage:
+        """Turned `turns` quarter turns counter-clockwise (a display-matrix rotation)."""
+        return self.moved(lambda p: torch.rot90(p, turns, (0, 1)))
+
+
+def _codes(p: torch.Tensor, shift: int = 0) -> torch.Tensor:
+    """A plane's code values as int32, whatever its integer type: uint16 has few kernels (on CUDA
+    especially), so it is read as int16 and its sign bits masked off."""
+    if p.dtype == torch.uint16:
+        p = p.view(torch.int16).to(torch.int32).bitwise_and_(0xFFFF)
+    elif p.dtype != torch.int32:
+        p = p.to(torch.int32)
+    return p.bitwise_right_shift(shift) if shift else p

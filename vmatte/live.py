@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from .colour import YuvImage
 from .io.atomic import check_writable, guard_paths, write_atomically
 from .io.frames import check_size
 from .io.sinks import Sink, VirtualCameraSink, open_sink
@@ -26,6 +27,7 @@ from .options import LiveOptions, MattingOptions, is_url
 from .optionspec import reject_unknown
 from .stats import LiveStats, Samples, percentiles
 from .threads import END, JitterBuffer, Worker, offer
+from .weights import resolve_device
 
 STATUS_EVERY = 5.0  # seconds between status lines on stderr
 
@@ -44,7 +46,7 @@ def live(source: str = "0", sink: str = "virtual", **options: Any) -> LiveStats:
     guard_paths([None if is_url(opts.source) else opts.source, backdrop],
                 {**files, **({"--stats-json": opts.stats_json} if opts.stats_json else {})})
     src = open_source(opts.source, fps=opts.fps, width=opts.width, height=opts.height, realtime=opts.realtime,
-                      camera=True, stream=opts.stream)
+                      camera=True, stream=opts.stream, device=resolve_device(matting.device))
     try:
         check_size(src.info, opts.max_pixels)
         transparent = matting.background == "transparent"
@@ -128,7 +130,8 @@ class _Session:
         try:
             for f in self.src.frames(stop):
                 if self.opts.mirror:
-                    f.image = np.ascontiguousarray(f.image[:, ::-1])
+                    f.image = f.image.mirrored() if isinstance(f.image, YuvImage) else \
+                        np.ascontiguousarray(f.image[:, ::-1])
                 self.stats.frames_in += 1
                 buffer.put(f, stop)
                 if self.opts.max_frames is not None and self.stats.frames_in >= self.opts.max_frames:

@@ -9,25 +9,30 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .colour import YuvFormat, rgb_to_yuv
+from .colour import YuvFormat, YuvImage, rgb_to_yuv
 
 Pixels = np.ndarray | list[np.ndarray]  # what a sink's write() takes: one packed array, or planes
 
 
 class _Pinned:
-    """Reusable page-locked staging buffers, so host<->GPU copies run at full speed and asynchronously.
-    Each buffer's last copy is waited for before the buffer is written again."""
+    """Reusable page-locked staging buffers, so host->GPU copies run at full speed and asynchronously.
+    The host side is one numpy copy (one thread, without the GIL), not torch's multithreaded copy, which
+    competes with decode and encode for the cores. Each buffer's last copy is waited for before the
+    buffer is written again. uint16 travels as int16 (torch's uint16 has few CUDA kernels): the bits
+    are the same, and the device widens them (colour._codes)."""
 
     def __init__(self) -> None:
         self.buffers: dict[tuple, tuple[torch.Tensor, torch.cuda.Event]] = {}
 
-    def upload(self, host: torch.Tensor, device: torch.device) -> torch.Tensor:
-        key = (tuple(host.shape), host.dtype)
+    def upload(self, host: np.ndarray, device: torch.device) -> torch.Tensor:
+        """`host` on `device`, as a tensor of its dtype (uint16: int16 with the same bits)."""
+        key = (host.shape, host.dtype.str)
         if key not in self.buffers:
-            self.buffers[key] = (torch.empty(host.shape, dtype=host.dtype, pin_memory=True), torch.cuda.Event())
+            dtype = torch.int16 if host.dtype == np.uint16 else torch.from_numpy(host[:0]).dtype
+            self.buffers[key] = (torch.empty(host.shape, dtype=dtype, pin_memory=True), torch.cuda.Event())
         buf, done = self.buffers[key]
         done.synchronize()  # the previous upload from this buffer has left it
-        buf.copy_(host)
+        np.copyto(buf.numpy().view(host.dtype), host)
         out = buf.to(device, non_blocking=True)
         done.record()
         return out
@@ -36,18 +41,32 @@ class _Pinned:
 _PINNED = _Pinned()
 
 
-def to_tensor(image: np.ndarray, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """HxWxC uint8/uint16 array -> [1,C,H,W] float 0..1 on `device`.
+def to_tensor(image: np.ndarray | YuvImage, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """HxWxC uint8/uint16 array, or a decoded picture's YUV planes -> [1,C,H,W] float 0..1 on `device`.
 
-    Only the 8/16-bit pixels cross to the device (through a pinned buffer on CUDA); the conversion
-    to float runs there."""
+    Only the 8/16-bit pixels (or planes) cross to the device (through a pinned buffer on CUDA); the
+    conversion to float, and from YUV to RGB, runs there."""
+    if isinstance(image, YuvImage):
+        if device.type == "cuda":
+            image = image.moved(lambda p: p if p.is_cuda else _upload_plane(p, device))
+        return image.to_rgb().unsqueeze(0).to(dtype)
+    if device.type == "cuda":
+        t = _PINNED.upload(image, device)
+        if image.dtype == np.uint16:
+            t = t.to(torch.int32).bitwise_and_(0xFFFF)
+    else:
+        t = torch.from_numpy(np.ascontiguousarray(image))
+        if image.dtype == np.uint16:  # torch has limited uint16 support: widen
+            t = t.to(torch.int32)
     scale = 255.0 if image.dtype == np.uint8 else 65535.0
-    t = torch.from_numpy(np.ascontiguousarray(image))
-    if image.dtype == np.uint16:  # torch has limited uint16 support: widen on the host
-        t = t.to(torch.int32)
-    t = _PINNED.upload(t, device) if device.type == "cuda" else t
-    t = t.permute(2, 0, 1).unsqueeze(0)
-    return t.to(dtype).div_(scale)
+    return t.permute(2, 0, 1).unsqueeze(0).to(dtype).div_(scale)
+
+
+def _upload_plane(p: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU plane (uint8/uint16, any strides) on `device`, through a pinned buffer."""
+    host = p.view(torch.int16).numpy().view(np.uint16) if p.dtype == torch.uint16 else p.numpy()
+    t = _PINNED.upload(host, device)
+    return t.view(torch.uint16) if p.dtype == torch.uint16 else t
 
 
 def to_array(t: torch.Tensor, bits: int = 8) -> np.ndarray:

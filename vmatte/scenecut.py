@@ -19,17 +19,23 @@ from collections import deque
 import cv2
 import numpy as np
 
+from .colour import YuvImage
+
 THUMB = (32, 18)
 
 
-def signature(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(normalised thumbnail, colour histogram) of an HxWx3 RGB uint8/uint16 frame."""
-    h, w = image.shape[:2]
-    step = max(1, min(h // (THUMB[1] * 8), w // (THUMB[0] * 8)))  # keep >= 8x8 samples per thumbnail cell
-    if step > 1:  # an area average of every step-th pixel: 3.4 -> ~0.2 ms at 1080p
-        image = np.ascontiguousarray(image[::step, ::step])
-    small = cv2.resize(image, THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
-    small /= 255.0 if image.dtype == np.uint8 else 65535.0
+def signature(image: np.ndarray | YuvImage) -> tuple[np.ndarray, np.ndarray]:
+    """(normalised thumbnail, colour histogram) of an HxWx3 RGB uint8/uint16 frame, or of a decoded
+    picture's YUV planes (the thumbnail made where they are, on the GPU for NVDEC)."""
+    if isinstance(image, YuvImage):
+        small = image.thumbnail(*THUMB).permute(1, 2, 0).float().cpu().numpy()
+    else:
+        h, w = image.shape[:2]
+        step = max(1, min(h // (THUMB[1] * 8), w // (THUMB[0] * 8)))  # keep >= 8x8 samples per thumbnail cell
+        if step > 1:  # an area average of every step-th pixel: 3.4 -> ~0.2 ms at 1080p
+            image = np.ascontiguousarray(image[::step, ::step])
+        small = cv2.resize(image, THUMB, interpolation=cv2.INTER_AREA).astype(np.float32)
+        small /= 255.0 if image.dtype == np.uint8 else 65535.0
     z = small - small.mean(axis=(0, 1))
     z /= z.std() + 1e-3
     hist = np.concatenate([np.histogram(small[..., c], 16, (0, 1))[0] for c in range(3)]).astype(np.float32)

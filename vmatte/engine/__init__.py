@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..colour import YuvImage
 from ..errors import VmatteError
 from ..pixels import to_tensor
 from ..weights import LoadedModel
@@ -140,19 +141,26 @@ class Matter:
             self.reset()
         return self._steppers[shape]
 
-    def _reduced(self, image: np.ndarray) -> np.ndarray:
-        h, w = image.shape[:2]
+    def _reduced(self, image: np.ndarray | YuvImage | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """`image` reduced by `scale` (an area average): on the host for an array, on the device otherwise."""
+        h, w = image.shape[-2:] if isinstance(image, torch.Tensor) else image.shape[:2]
         size = (max(1, round(w * self.scale)), max(1, round(h * self.scale)))
-        return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        if isinstance(image, np.ndarray):
+            return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        src = image if isinstance(image, torch.Tensor) else to_tensor(image, self.device, torch.float32)
+        return F.interpolate(src.float(), size=size[::-1], mode="area").to(self.dtype)
+
+    def _input(self, image: np.ndarray | YuvImage | torch.Tensor) -> torch.Tensor:
+        return image if isinstance(image, torch.Tensor) else to_tensor(image, self.device, self.dtype)
 
     @torch.inference_mode()
-    def __call__(self, image: np.ndarray) -> Matte:
-        """Matte one HxWx3 RGB uint8/uint16 frame."""
+    def __call__(self, image: np.ndarray | YuvImage) -> Matte:
+        """Matte one HxWx3 RGB uint8/uint16 frame, or a decoded picture's YUV planes."""
         src = to_tensor(image, self.device, self.dtype)
         if self.scale == 1.0:
             fgr, pha = self._stepper(src)(src)
             return Matte(src, fgr, pha)
-        small = to_tensor(self._reduced(image), self.device, self.dtype)
+        small = self._input(self._reduced(src if isinstance(image, YuvImage) else image))
         fgr, pha = self._stepper(small)(small)
         both = F.interpolate(torch.cat([fgr - small, pha], 1).float(), size=src.shape[-2:], mode="bilinear",
                              align_corners=False).to(src.dtype)
@@ -167,13 +175,13 @@ class Matter:
     def set_state(self, state: list[np.ndarray], image: np.ndarray) -> None:
         """Continue from `state` (get_state's, for frames like `image`): a segment picks up where the
         frame before it left the network, as if one process had matted them all."""
-        src = to_tensor(image if self.scale == 1.0 else self._reduced(image), self.device, self.dtype)
+        src = self._input(image if self.scale == 1.0 else self._reduced(image))
         self._stepper(src).set_state(state)
 
     @torch.inference_mode()
     def settle(self, image: np.ndarray) -> None:
         """Advance the recurrent state on a frame without producing its matte (cheaper than a call)."""
-        src = to_tensor(image if self.scale == 1.0 else self._reduced(image), self.device, self.dtype)
+        src = self._input(image if self.scale == 1.0 else self._reduced(image))
         self._stepper(src).settle(src)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import VmatteError
 
 if TYPE_CHECKING:
+    from ..colour import YuvImage
     from .audio import AudioTrack
 
 
@@ -23,14 +24,16 @@ MATTE_BYTES_PER_PIXEL = 280
 
 @dataclass
 class Frame:
-    """One picture: HxWx3 RGB, uint8 (8-bit sources) or uint16 (deeper sources).
+    """One picture: HxWx3 RGB, uint8 (8-bit sources) or uint16 (deeper sources); or, from a video file
+    decoded for a CUDA engine, its YUV planes (a colour.YuvImage, converted on the device by
+    pixels.to_tensor).
 
     pts is in `time_base` units (seconds = pts * time_base), counted from the start of the source
     (first frame at 0). index counts frames from 0. captured is when the frame was read, or when it
     was due for a source played in real time (time.perf_counter() seconds): live latency starts there.
     """
 
-    image: np.ndarray
+    image: np.ndarray | YuvImage
     pts: int
     time_base: Fraction
     index: int

@@ -6,6 +6,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import torch
+
 from ..options import is_url
 from .camera import CameraSource, parse_camera
 from .frames import Closing, Frame, Source
@@ -47,14 +49,15 @@ def is_image_sequence(spec: str | Path) -> bool:
 
 def open_source(spec: str | Path, *, fps: float | None = None, width: int | None = None,
                 height: int | None = None, realtime: bool = False, camera: bool = False,
-                stream: int | None = None) -> Source:
+                stream: int | None = None, device: torch.device | None = None) -> Source:
     """A video file or URL (any scheme://, never turned into a Path; `stream` picks its video stream), an
     image folder or %0Nd pattern (at `fps`, default 25), or with camera=True a camera index or /dev/videoN
-    (asked for width x height pixels at fps). realtime=True plays a file at its own pace, as a live source."""
+    (asked for width x height pixels at fps). realtime=True plays a file at its own pace, as a live source.
+    device: the engine's; a CUDA one gets a video file's frames as YUV planes, decoded by NVDEC where it can."""
     if camera and isinstance(spec, str) and (device := parse_camera(spec)) is not None:
         return CameraSource(device, width, height, fps)
     if is_image_sequence(spec):
         src: Source = ImageSequenceSource(spec, fps if fps is not None else 25)
     else:
-        src = VideoFileSource(spec, stream)
+        src = VideoFileSource(spec, stream, device)
     return Realtime(src) if realtime and not src.live else src

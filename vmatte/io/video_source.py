@@ -11,9 +11,12 @@ from pathlib import Path
 
 import av
 import numpy as np
+import torch
 
+from ..colour import YuvImage
 from ..errors import VmatteError, log
 from ..options import is_url
+from . import planar
 from .audio import AudioTrack
 from .frames import Closing, Frame, SourceInfo
 
@@ -22,14 +25,8 @@ SUBSAMPLED = re.compile(r"(420|422|411|410|440)")  # pixel formats with chroma a
 RAW_FORMATS = {"h264", "hevc", "vvc", "mpegvideo", "m4v", "obu", "av1", "h261", "h263", "cavsvideo"}  # elementary
 
 
-def _rotate(image: np.ndarray, degrees: int) -> np.ndarray:
-    """Apply a display-matrix rotation (degrees counter-clockwise, as FFmpeg reports it)."""
-    turns = (round(degrees / 90)) % 4
-    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
-
-
 def open_container(spec: str | Path) -> av.container.InputContainer:
-    """Open a file or a URL with PyAV; every failure is a one-line VmatteError."""
+    """Open a file or a URL with PyAV (for CPU decoding); every failure is a one-line VmatteError."""
     if is_url(spec):
         try:
             return av.open(str(spec), metadata_errors="ignore", timeout=10)
@@ -97,19 +94,41 @@ class VideoFileSource(Closing):
     """Decodes one video stream of a file or URL (the main one, or `stream`) to RGB frames; the first
     audio stream's packets go to `info.audio` as they are demuxed. Missing or non-increasing timestamps
     (raw streams, broken muxers, joined recordings) are rebuilt from the frame rate, with a warning.
-    A context manager."""
+    With `device` a CUDA device (the engine's), frames stay in their YUV planes for conversion there,
+    decoded by NVDEC where it can (io.planar); `planes` overrides whether frames are planes. A context
+    manager."""
 
-    def __init__(self, spec: str | Path, stream: int | None = None) -> None:
+    def __init__(self, spec: str | Path, stream: int | None = None, device: torch.device | None = None,
+                 planes: bool | None = None) -> None:
         self.spec = str(spec)
         self.name = self.spec if is_url(spec) else Path(spec).name
         self.live = is_url(spec) and self.spec.split("://")[0].lower() in LIVE_SCHEMES
         self.rebuilt = False  # set when frames() had to rebuild timestamps from the frame rate
+        cuda = device is not None and device.type == "cuda"
+        self.planar = cuda if planes is None else planes  # planes=True on a CPU: for tests and benchmarks
+        self.nvdec: planar.SoftwareNote | None = None  # set when NVDEC decodes
+        self.siting: str | None = None  # the chroma siting of planes, found on the first one
         self.container = open_container(spec)
         try:
+            if cuda and self.planar and not self.live:
+                self._try_nvdec(stream, device.index if device.index is not None else torch.cuda.current_device())
             self.info = self._probe(stream)
         except BaseException:
             self.container.close()
             raise
+
+    def _try_nvdec(self, stream: int | None, index: int) -> None:
+        """Reopen for NVDEC, before anything is decoded, where the chosen stream suits it."""
+        v = pick_stream(self.container, self.spec, stream)
+        why = planar.nvdec_refusal(v)
+        if why is not None:
+            log.info(f"{why}; decoding on the CPU")
+            return
+        hw = planar.open_nvdec(self.spec, index, {"metadata_errors": "ignore"})
+        if hw is not None:
+            self.container.close()
+            self.container = hw
+            self.nvdec = planar.SoftwareNote(v.codec_context.name)
 
     def _probe(self, stream: int | None) -> SourceInfo:
         c = self.container
@@ -143,25 +162,40 @@ class VideoFileSource(Closing):
         self.info.height, self.info.width = self._first[0].shape[:2]
         return self.info
 
-    def _decode(self, v, a, track: AudioTrack | None) -> Iterator[tuple[np.ndarray, int | None, float]]:
-        """(RGB image, pts or None, when decoded) in presentation order."""
-        deep = _bit_depth(v) > 8
+    def _decode(self, v, a, track: AudioTrack | None) -> Iterator[tuple[np.ndarray | YuvImage, int | None, float]]:
+        """(RGB image or YUV planes, pts or None, when decoded) in presentation order."""
         try:
             for packet in self.container.demux(*(s for s in (v, a) if s is not None)):
                 if packet.stream is not v:
                     track.put(packet)
                     continue
                 for f in packet.decode():
-                    if deep and f.width % 2 and SUBSAMPLED.search(f.format.name):
-                        f = f.reformat(format="yuv444p16le")  # swscale garbles odd-width 4:2:x -> rgb48
-                    img = f.to_ndarray(format="rgb48le" if deep else "rgb24")
-                    yield _rotate(img, getattr(f, "rotation", 0) or 0), f.pts, time.perf_counter()
+                    if self.nvdec is not None:
+                        self.nvdec(f)
+                    yield self._picture(f, v), f.pts, time.perf_counter()
         except av.error.FFmpegError as e:
             raise VmatteError(f"{self.spec} is damaged: decoding stopped ({e.strerror or type(e).__name__}); "
                               "re-export or repair the file") from None
         finally:
             if track is not None:
                 track.end()
+
+    def _picture(self, f: av.VideoFrame, v) -> np.ndarray | YuvImage:
+        """A decoded frame as its planes (for a CUDA engine, where the format allows) or as RGB (an NVDEC
+        surface PyAV cannot export is downloaded by swscale), turned upright."""
+        turns = round((getattr(f, "rotation", 0) or 0) / 90) % 4
+        yuv = planar.yuv_image(f, self.siting or "left") if self.planar else None
+        if yuv is not None and self.siting is None:  # the stream's chroma siting, from its first picture
+            default = "centre" if v.codec_context.name in planar.CENTRE_SITED else "left"
+            self.siting = planar.chroma_siting(f, yuv, default)
+            yuv = planar.yuv_image(f, self.siting)
+        if yuv is not None:
+            return yuv.rotated(turns) if turns else yuv
+        deep = _bit_depth(v) > 8
+        if deep and f.width % 2 and SUBSAMPLED.search(f.format.name):
+            f = f.reformat(format="yuv444p16le")  # swscale garbles odd-width 4:2:x -> rgb48
+        img = f.to_ndarray(format="rgb48le" if deep else "rgb24")
+        return np.ascontiguousarray(np.rot90(img, turns)) if turns else img
 
     def frames(self, stop: threading.Event | None = None) -> Iterator[Frame]:
         """Every frame, pts counted from the start of the clip; refuses a file cut short at its end."""

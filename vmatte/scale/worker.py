@@ -142,9 +142,10 @@ def run_task(task: Task) -> dict[str, Any]:
     from ..batch import _convert_one
     from ..io.frames import check_size
     from ..io.sources import open_source
+    from ..weights import resolve_device
 
     progress = _Progress(_STATE.get("progress"), task.label)
-    with open_source(task.input, stream=task.out.stream) as source:
+    with open_source(task.input, stream=task.out.stream, device=resolve_device(task.matting.device)) as source:
         check_size(source.info, task.out.max_pixels)
         summary = _convert_one(source, {r: Path(p) for r, p in task.outputs.items()}, _model(), task.matting,
                                task.out, task.segment, task.preroll, (progress,))

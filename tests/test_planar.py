@@ -1,0 +1,183 @@
+"""Frames kept in their YUV planes (for an engine on a GPU): the conversion on the device against
+FFmpeg's own conversion of the same decoded frames, the stream's matrix, range, depth and chroma siting
+found, the planes through the pipeline, and NVDEC's fallback. Here the planes are converted on the CPU
+(the same torch code); the CUDA cases, NVDEC among them, run where there is a GPU."""
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+import torch
+from av.video.reformatter import Interpolation
+
+from tests.conftest import media, person_frames
+from vmatte.colour import YuvImage
+from vmatte.io import planar
+from vmatte.io.video_source import VideoFileSource
+from vmatte.pixels import to_tensor
+
+ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+CPU = torch.device("cpu")
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+
+
+def _ffmpeg_rgb(path, n: int) -> list[np.ndarray]:
+    """The first n frames as FFmpeg converts them (accurate rounding, full chroma interpolation), 0..255."""
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24", interpolation=ACCURATE).astype(np.float32)
+                for _, f in zip(range(n), c.decode(video=0))]
+
+
+def _planar_rgb(path, n: int, device=CPU) -> tuple[list[np.ndarray], VideoFileSource]:
+    src = VideoFileSource(path, planes=True)
+    out = []
+    for _, f in zip(range(n), src.frames()):
+        assert isinstance(f.image, YuvImage)
+        out.append(to_tensor(f.image, device, torch.float32)[0].permute(1, 2, 0).cpu().numpy() * 255)
+    src.close()
+    return out, src
+
+
+def _clip(path, codec: str, pix_fmt: str, options: dict | None = None, width: int = 96, height: int = 64,
+          n: int = 4) -> None:
+    from samples.make_sample import write_clip
+
+    write_clip(path, person_frames(n, width, height), fps=Fraction(25), audio=False, timecode=None, codec=codec,
+               pix_fmt=pix_fmt, options=options)
+
+
+CASES = [  # codec, pixel format, options, what the decoder tags
+    ("libx264", "yuv420p", {}, "bt601 limited, left-sited (untagged H.264)"),
+    ("libx264", "yuv420p", {"x264-params": "colormatrix=bt709:range=tv"}, "bt709 limited"),
+    ("libx264", "yuv420p", {"x264-params": "colormatrix=bt709:range=pc"}, "bt709 full"),
+    ("libx264", "yuv420p10le", {"x264-params": "colormatrix=bt709"}, "10-bit 4:2:0"),
+    ("libx264", "yuv422p10le", {"x264-params": "colormatrix=bt709"}, "10-bit 4:2:2"),
+    ("libx264", "yuv444p", {"x264-params": "colormatrix=bt2020nc"}, "4:4:4, BT.2020"),
+    ("libx264", "yuv420p10le", {"x264-params": "colormatrix=bt2020nc:chromaloc=2"}, "BT.2020, top-left sited"),
+    ("mjpeg", "yuvj420p", {}, "JPEG: full range, centre-sited"),
+    ("prores_ks", "yuv422p10le", {"profile": "3"}, "ProRes 422 HQ"),
+]
+
+
+@pytest.mark.parametrize("codec, pix_fmt, options, what", CASES, ids=[c[3] for c in CASES])
+def test_planes_convert_as_ffmpeg_does(tmp_path, codec, pix_fmt, options, what):
+    """Every frame within one 8-bit code of FFmpeg's accurate conversion (the bar: 1/255)."""
+    path = tmp_path / ("c.mkv" if codec != "prores_ks" else "c.mov")
+    _clip(path, codec, pix_fmt, options)
+    want = _ffmpeg_rgb(path, 4)
+    got, src = _planar_rgb(path, 4)
+    assert len(got) == len(want) == 4
+    for g, w in zip(got, want):
+        assert np.abs(np.round(g) - w).max() <= 1, what
+    if pix_fmt != "yuv444p":  # H.264 tags its chroma left; FFmpeg's MJPEG and ProRes decoders leave the centre
+        assert src.siting == ("topleft" if "top-left" in what else "left" if codec == "libx264" else "centre")
+
+
+@pytest.mark.parametrize("layout", ["nv12", "p010le"])
+def test_interleaved_chroma_planes(layout):
+    """NVDEC's own layouts (one interleaved UV plane; P010's samples in the high bits) through the same path,
+    made here by swscale from a decoded frame."""
+    frame = av.VideoFrame.from_ndarray(person_frames(1, 64, 48)[0], format="rgb24").reformat(
+        format=layout, dst_colorspace="itu709", dst_color_range="MPEG", interpolation=ACCURATE)
+    frame.colorspace = 1
+    image = planar.yuv_image(frame, "centre")
+    assert len(image.planes) == 2 and image.planes[1].shape == (24, 32, 2)
+    want = frame.to_ndarray(format="rgb24", interpolation=ACCURATE).astype(np.float32)
+    got = to_tensor(image, CPU, torch.float32)[0].permute(1, 2, 0).numpy() * 255
+    assert np.abs(np.round(got) - want).max() <= 1
+
+
+def test_real_clips_convert_as_ffmpeg_does():
+    for name in ("intel_asl_sister.mkv", "intel_one-by-one-person-detection.mp4"):
+        path = media(f"videos/{name}")
+        want = _ffmpeg_rgb(path, 30)
+        got, _ = _planar_rgb(path, 30)
+        worst = max(np.abs(np.round(g) - w).max() for g, w in zip(got, want))
+        assert worst <= 1, name
+
+
+def test_a_planar_source_mattes_as_ffmpeg_rgb_does(tmp_path, model):
+    """The network gets the picture FFmpeg's accurate conversion makes (to within its 8-bit rounding), so
+    the mattes agree; and the cut detector finds the same cut in the planes as in RGB."""
+    from samples.make_sample import write_clip
+    from vmatte.engine import Matter
+    from vmatte.scenecut import CutDetector
+
+    frames = person_frames(8, 160, 96) + person_frames(4, 160, 96, seed=5)
+    frames[8:] = [np.ascontiguousarray(255 - f[:, ::-1]) for f in frames[8:]]  # another shot
+    path = tmp_path / "c.mp4"
+    write_clip(path, frames, fps=Fraction(25), audio=False, timecode=None)
+    rgb = [np.round(a).astype(np.uint8) for a in _ffmpeg_rgb(path, 12)]
+    with VideoFileSource(path, planes=True) as src:
+        planes = [f.image for f in src.frames()]
+    mattes, cuts = [], []
+    for pictures in (rgb, planes):
+        m, det = Matter(model, 0.5, "torch"), CutDetector()
+        out = [(m(p).pha, det(p)) for p in pictures]
+        mattes.append(torch.cat([a for a, _ in out]))
+        cuts.append([i for i, (_, c) in enumerate(out) if c])
+    assert (mattes[0] - mattes[1]).abs().mean().item() < 5e-4
+    assert cuts[0] == cuts[1] == [8]
+
+
+def test_mirror_and_rotation_of_planes_match_the_rgb_picture():
+    frame = av.VideoFrame.from_ndarray(person_frames(1, 64, 48)[0], format="rgb24").reformat(
+        format="yuv420p", interpolation=ACCURATE)
+    image = planar.yuv_image(frame, "centre")
+    rgb = to_tensor(image, CPU, torch.float32)
+    assert torch.allclose(to_tensor(image.mirrored(), CPU, torch.float32), rgb.flip(-1), atol=1e-6)
+    turned = to_tensor(image.rotated(1), CPU, torch.float32)
+    assert turned.shape[-2:] == (64, 48) and image.rotated(1).shape == (64, 48, 3)
+
+
+def test_without_a_gpu_nvdec_falls_back_with_one_line_at_verbose(tmp_path, caplog):
+    """No CUDA driver here: opening for NVDEC gives None and says why at INFO (-v), nothing by default."""
+    path = tmp_path / "c.mp4"
+    _clip(path, "libx264", "yuv420p")
+    with caplog.at_level(logging.INFO, logger="vmatte"):
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a GPU: the NVDEC cases below run instead")
+        assert planar.open_nvdec(str(path), 0, {}) is None
+    lines = [r for r in caplog.records if r.name == "vmatte"]
+    assert len(lines) == 1 and lines[0].levelno == logging.INFO and "decoding on the CPU" in lines[0].getMessage()
+
+
+def test_nvdec_refuses_what_it_cannot_decode(tmp_path):
+    _clip(tmp_path / "p.mov", "prores_ks", "yuv422p10le", {"profile": "3"})
+    _clip(tmp_path / "odd.mp4", "libx264", "yuv444p", width=97, height=65)
+    _clip(tmp_path / "ok.mp4", "libx264", "yuv420p")
+    for name, why in (("p.mov", "does not decode prores"), ("odd.mp4", "odd size"), ("ok.mp4", None)):
+        with av.open(str(tmp_path / name)) as c:
+            refusal = planar.nvdec_refusal(c.streams.video[0])
+        assert (refusal is None) if why is None else why in refusal
+
+
+@CUDA
+def test_nvdec_frames_stay_on_the_gpu_and_convert_as_ffmpeg_does(tmp_path, caplog):
+    path = tmp_path / "c.mp4"
+    _clip(path, "libx264", "yuv420p", {"x264-params": "colormatrix=bt709"}, 320, 240, 8)
+    want = _ffmpeg_rgb(path, 8)
+    with caplog.at_level(logging.INFO, logger="vmatte"):
+        src = VideoFileSource(path, device=torch.device("cuda"))
+        frames = list(src.frames())
+        src.close()
+    assert src.nvdec is not None, caplog.text  # NVDEC opened
+    assert not src.nvdec.said, caplog.text  # and it decoded every frame itself
+    assert all(isinstance(f.image, YuvImage) and f.image.planes[0].is_cuda for f in frames)
+    for f, w in zip(frames, want):
+        got = to_tensor(f.image, torch.device("cuda"), torch.float32)[0].permute(1, 2, 0).cpu().numpy() * 255
+        assert np.abs(np.round(got) - w).max() <= 1
+
+
+@CUDA
+def test_cpu_planes_upload_and_convert_on_the_gpu(tmp_path):
+    """Software-decoded planes (a format NVDEC does not take) go up through the pinned buffers, 16-bit too."""
+    path = tmp_path / "c.mov"
+    _clip(path, "prores_ks", "yuv422p10le", {"profile": "3"})
+    want = _ffmpeg_rgb(path, 4)
+    got, _ = _planar_rgb(path, 4, torch.device("cuda"))
+    for g, w in zip(got, want):
+        assert np.abs(np.round(g) - w).max() <= 1
