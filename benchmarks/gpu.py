@@ -130,50 +130,53 @@ def precision_figure(dev, frame) -> dict:
 
 
 def _encode_worker(args) -> float:
-    """One single-threaded ProRes 4444 (prores_aw) encoder on the saved frame; returns its fps."""
+    """One single-threaded ProRes 4444 (prores_aw) encoder on the saved frame's planes; returns its fps."""
     import av
 
     from vmatte.io.encoding import prores_4444, to_frame
 
-    npy, n = args
-    img = np.load(npy)
+    npz, n = args
+    with np.load(npz) as z:
+        planes = [z[k] for k in sorted(z.files)]
     enc = prores_4444("aw")
     ctx = av.CodecContext.create(enc.codec, "w")
-    ctx.width, ctx.height, ctx.pix_fmt = img.shape[1], img.shape[0], enc.pix_fmt
+    ctx.width, ctx.height, ctx.pix_fmt = planes[0].shape[1], planes[0].shape[0], enc.pix_fmt
     ctx.time_base, ctx.options, ctx.thread_count = Fraction(1, 30), dict(enc.options), 1
     ctx.open()
     t0 = time.perf_counter()
     for i in range(n):
-        ctx.encode(to_frame(img, enc, i, Fraction(1, 30)))
+        ctx.encode(to_frame(planes, enc, i, Fraction(1, 30)))
     return n / (time.perf_counter() - t0)
 
 
-def rgba_frame(dev, dtype, w, h, frame) -> np.ndarray:
-    """A real 16-bit RGBA output frame (the photo's predicted foreground and alpha) to encode."""
+def rgba_frame(dev, dtype, w, h, frame) -> list[np.ndarray]:
+    """A real output frame (the photo's predicted foreground and alpha) as the YUVA planes ProRes 4444
+    is fed, converted on the device (pixels.to_planes)."""
     import vmatte
     from vmatte.engine import Matter
-    from vmatte.pixels import to_array
+    from vmatte.io.encoding import prores_4444
+    from vmatte.pixels import to_planes
 
     m = Matter(vmatte.load_model(device=str(dev), precision=precision_of(dtype)), 1 / 4, "torch")
     img = frame(w, h)
     for _ in range(4):
         r = m(img)
-    return to_array(torch.cat([r.fgr, r.pha], 1), 16)
+    return to_planes(torch.cat([r.fgr, r.pha], 1), prores_4444("aw").planes)
 
 
-def encode_figures(rgba: np.ndarray, n: int) -> dict:
+def encode_figures(rgba: list[np.ndarray], n: int) -> dict:
     """ProRes 4444 encode, same frame everywhere: the all-cores ceiling (one single-thread encoder
     process per core, rates summed), one encoder with FFmpeg's frame threads, and vmatte's pool."""
     from vmatte.io.encoding import prores_4444
     from vmatte.io.frames import SourceInfo
     from vmatte.io.video_writer import VideoWriter
 
-    h, w = rgba.shape[:2]
+    h, w = rgba[0].shape[:2]
     procs = os.cpu_count() or 1
     row: dict = {"size": f"{w}x{h}", "encoder": "prores_aw", "cores": procs}
     with tempfile.TemporaryDirectory() as d:
-        npy = f"{d}/frame.npy"
-        np.save(npy, rgba)
+        npy = f"{d}/frame.npz"
+        np.savez(npy, *rgba)
         with mp.get_context("spawn").Pool(procs) as pool:
             rates = pool.map(_encode_worker, [(npy, n)] * procs)
         row["ceiling_fps"] = round(sum(rates), 1)
@@ -268,11 +271,41 @@ def live_figures(dev, w, h, seconds, frame) -> list[dict]:
                      downsample_ratio=0.25, quiet=True)
             row = {"size": f"{w}x{h}", "background": bg, "fps": round(s.fps, 1), "frames_in": s.frames_in,
                    "frames_out": s.frames_out, "dropped": s.frames_dropped, "latency_ms": s.latency_ms,
-                   "sink_ms": s.sink_ms, "stage_ms_p50": s.stage_ms_p50}
+                   "sink_ms": s.sink_ms, "stage_ms_p50": s.stage_ms_p50, "first_second_ms": s.first_second_ms}
             rows.append(row)
             print(f"  live {w}x{h}@30 {bg}: {row['fps']} fps, in {s.frames_in} out {s.frames_out} "
                   f"dropped {s.frames_dropped}, latency ms {s.latency_ms}, sink ms {s.sink_ms}, "
                   f"stages p50 ms {s.stage_ms_p50}")
+    return rows
+
+
+def nvdec_figures(dev, w, h, frames, frame) -> list[dict]:
+    """Decode alone, 1080p H.264 to [1,3,H,W] RGB tensors on the device: NVDEC with the planes converted
+    on the GPU, against the CPU decoder with swscale's rgb24 and an upload; fps and the CPU seconds the
+    process spent per frame (what decoding leaves free for encoders)."""
+    from samples.make_sample import write_clip
+    from vmatte.io.video_source import VideoFileSource
+    from vmatte.pixels import to_tensor
+
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        clip = Path(d) / "in.mp4"
+        write_clip(clip, portrait_like(frame, w, h, frames), fps=Fraction(30), audio=False, timecode=None)
+        for label, device in (("nvdec_planes", dev), ("cpu_swscale", None)):
+            src = VideoFileSource(clip, device=device)
+            sync(dev)
+            t0, c0, n = time.perf_counter(), time.process_time(), 0
+            for f in src.frames():
+                to_tensor(f.image, dev, torch.float16)
+                n += 1
+            sync(dev)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            nvdec = src.nvdec is not None and not src.nvdec.said
+            src.close()
+            row = {"path": label, "size": f"{w}x{h}", "frames": n, "fps": round(n / wall, 1),
+                   "cpu_ms_per_frame": round(cpu / n * 1000, 2), "nvdec_used": nvdec}
+            rows.append(row)
+            print(f"  {label}: {row['fps']} fps, CPU {row['cpu_ms_per_frame']} ms per frame (NVDEC used: {nvdec})")
     return rows
 
 
@@ -307,7 +340,7 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=420, help="seconds; later sections are skipped past it")
     ap.add_argument("--dry-run", action="store_true", help="CPU, tiny sizes: check the script, not the GPU")
     ap.add_argument("--only", help="comma-separated sections to run (default all): network, batched, precision, "
-                    "encode, end_to_end, live, torch_compile")
+                    "encode, nvdec, end_to_end, live, torch_compile")
     ap.add_argument("--tag", default="", help="added to the JSON's file name")
     a = ap.parse_args()
     t_start = time.perf_counter()
@@ -372,6 +405,8 @@ def main() -> None:
             print(f"  end to end = {row['of_ceiling']:.2f} of the all-cores encode ceiling")
         return row
 
+    section("nvdec", "decode alone to device tensors: NVDEC against CPU decode",
+            lambda: nvdec_figures(dev, w, h, 10 if dry else 300, frame), 30)
     section("end_to_end", "end to end", e2e, 40)
     if only is not None and "e2e_variants" in only:
         section("e2e_variants", "end to end, variants", lambda: e2e_variants(dev, w, h, 10 if dry else 300, frame))

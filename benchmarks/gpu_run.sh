@@ -11,7 +11,8 @@ python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
 export VMATTE_HOME=.gpu-cache PYTHONPATH=.:/tmp/site
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; lscpu | grep -E "Model name|^CPU\(s\)"; } \
   | tee "$OUT/machine.txt"
-timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_engine.py -k "cuda or round_trip" 2>&1 \
+timeout 200 python3 -m pytest -q -p no:cacheprovider tests/test_engine.py tests/test_planar.py tests/test_colour.py \
+  -k "cuda or round_trip or nvdec or gpu or planar or levels" 2>&1 \
   | tail -15 | tee "$OUT/pytest-cuda.log"
 if [ -n "${WORKERS:-}" ]; then  # scale-out instead: --workers 1/2/4/6 against the encode ceiling
   python3 benchmarks/workers.py --gpu --out "$OUT" 2>&1 | tee "$OUT/workers.log"

@@ -239,11 +239,13 @@ def main() -> None:
                   f"= {r1['fps'] / base:.2f}x the serial loop")
             busy = ", ".join(f"{k} {v / r1['frames'] * 1000:.0f}" for k, v in r1["stages"].items())
             print(f"    busy ms/frame inside convert: {busy}")
+            result["busy_ms"] = {k: round(v / r1["frames"] * 1000, 1) for k, v in r1["stages"].items()}
         r3 = convert_in_child(long, tmp / "b.mov", ratio, a.encoder)
         result["peak_mb"] = {str(r1["frames"]): round(r1["peak_mb"]), str(r3["frames"]): round(r3["peak_mb"])}
         print(f"peak memory (VmHWM) of vmatte convert: {r1['frames']} frames {r1['peak_mb']:.0f} MB, "
               f"{r3['frames']} frames {r3['peak_mb']:.0f} MB")
-    save_result("cpu-pipeline", result, a.out)
+    size = "" if (a.width, a.height) == (1280, 720) else f"-{a.width}x{a.height}"
+    save_result(f"cpu-pipeline{size}", result, a.out)
 
 
 def memory(lengths: list[int], width: int, height: int, encoder: str, out: str | None) -> None:

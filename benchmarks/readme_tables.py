@@ -124,29 +124,39 @@ def cpu() -> str:
         return out
 
     add("cpu-model", model_rows)
-    add("cpu-pipeline", lambda ds: [
-        ["720p stages alone: decode / ProRes 4444 encode aw / ks",
-         f"{span((d['stages']['decode_fps'] for d in ds), '{:.0f}')} / "
-         f"{span((d['stages']['encode_prores_aw_fps'] for d in ds), '{:.0f}')} / "
-         f"{span((d['stages']['encode_prores_ks_fps'] for d in ds), '{:.0f}')} fps"],
-        ["`vmatte convert` 720p → ProRes 4444 against the serial decode → official export in ONNX Runtime → "
-         "encode loop, whole processes, same run (default warm-up)",
-         f"{span(d['convert_warmup15_fps'] for d in ds)} vs {span(d['serial_fps'] for d in ds)} fps "
-         f"({span(d['convert_warmup15_fps'] / d['serial_fps'] for d in ds)}x; without warm-up "
-         f"{span(d['convert_warmup0_fps'] / d['serial_fps'] for d in ds)}x)"],
-        *[[f"peak memory of `vmatte convert` 720p → ProRes 4444, {n} frames",
-           f"{span((d['peak_mb'][n] for d in ds if n in d['peak_mb']), '{:.0f}')} MB"]
-          for n in sorted({k for d in ds for k in d["peak_mb"]}, key=int)]])
+    def pipeline_rows(ds: list[dict]) -> list[list[str]]:
+        rows = []
+        for d in ds:
+            size = d["clip"].split(" ")[0]
+            rows += [[f"{size} stages alone: decode / ProRes 4444 encode aw / ks",
+                      f"{d['stages']['decode_fps']:.0f} / {d['stages']['encode_prores_aw_fps']:.0f} / "
+                      f"{d['stages']['encode_prores_ks_fps']:.0f} fps"],
+                     [f"`vmatte convert` {size} → ProRes 4444 against the serial decode → official export in ONNX "
+                      "Runtime → encode loop, whole processes, same run (default warm-up)",
+                      f"{d['convert_warmup15_fps']} vs {d['serial_fps']} fps "
+                      f"({d['convert_warmup15_fps'] / d['serial_fps']:.2f}x; without warm-up "
+                      f"{d['convert_warmup0_fps'] / d['serial_fps']:.2f}x)"]]
+            if d.get("busy_ms"):
+                rows.append([f"where `vmatte convert` {size} spends its time: busy ms per frame by stage",
+                             ", ".join(f"{k} {v}" for k, v in d["busy_ms"].items())])
+            rows += [[f"peak memory of `vmatte convert` {size} → ProRes 4444, {n} frames", f"{d['peak_mb'][n]:.0f} MB"]
+                     for n in sorted(d["peak_mb"], key=int)]
+        return rows
+
+    add("cpu-pipeline", pipeline_rows)
     add("cpu-clip-", lambda ds: [[f"the same on `{d['clip']}`, {d['frames']} frames",
                                    f"{d['convert_fps']} vs {d['serial_fps']} fps "
                                    f"({d['convert_fps'] / d['serial_fps']:.2f}x)"] for d in ds])
     add("cpu-memory", lambda ds: [[f"peak memory of `vmatte convert`, {d['clip']}",
                                     ", ".join(f"{r['frames']} frames {r['peak_mb']} MB" for r in d["rows"])]
                                    for d in ds])
-    add("cpu-live-cpu", lambda ds: [[f"live {r['size']} 30 fps file in real time → file, ratio {r['ratio']}, "
-                                      f"{r['background']}: fps, dropped, p95",
+    add("cpu-live-cpu", lambda ds: [[f"live {r['size']} 30 fps {r.get('clip', 'portrait')} file in real time → "
+                                      f"file, ratio {r['ratio']}, {r['background']}: fps, dropped, p95"
+                                      + (", first second's p95" if "first_second_ms" in r else ""),
                                       f"{r['fps']} fps, {r['dropped']} of {r['frames_in']} dropped, "
-                                      f"p95 {r['latency_ms']['p95']:.0f} ms"] for d in ds for r in d["rows"]])
+                                      f"p95 {r['latency_ms']['p95']:.0f} ms"
+                                      + (f", {r['first_second_ms']['p95']:.0f} ms" if "first_second_ms" in r else "")]
+                                     for d in ds for r in d["rows"]])
     add("cpu-before-after", lambda ds: [[f"issue 10 restructure: `vmatte convert` {d['clip']}, after / before "
                                           f"(median of {d['repeats']} alternating runs)",
                                           f"{d['this_fps']} / {d['baseline_fps']} fps ({d['ratio']:.2f}x)"]

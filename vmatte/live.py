@@ -94,6 +94,12 @@ class _Session:
             self.matter = Matter(model, resolve_ratio(matting.downsample_ratio, w, h, matting.subject),
                                  matting.backend)
             self.matter.prepare(w, h)
+        # What runs once runs now, before capture, so the first frame costs what the hundredth does: the
+        # network at this size (a graph capture, cuDNN's tuning), the edge controls, the compositor (its
+        # kernels, a background's first render) and the conversion to the sink's pixels.
+        warm = self.matter(np.zeros((h, w, 3), np.uint8))
+        self._pixels(self.edges.apply(warm) if self.edges else warm)
+        self.matter.reset()
         self.scene_cuts = matting.scene_cuts == "reset"
         self.stats = LiveStats()
         self.latencies, self.sink_times = Samples(), Samples()
@@ -202,6 +208,7 @@ class _Session:
         s.fps = s.frames_out / elapsed if elapsed > 0 else 0.0
         if self.latencies:
             s.latency_ms, s.sink_ms = percentiles(self.latencies), percentiles(self.sink_times)
+            s.first_second_ms = percentiles(self.latencies.values[:max(1, round(float(self.src.info.fps)))])
             s.stage_ms_p50 = {k: v.median_ms() for k, v in self.stages.items() if v}
         if not self.opts.quiet:
             print(s.status(elapsed, self.latencies), file=sys.stderr)

@@ -60,7 +60,8 @@ class LiveStats:
     """frames_in captured, frames_out handed to the sink, frames_dropped, fps out; latency_ms from capture
     to the hand-off to the sink, sink_ms the sink's own time per frame (its encode or copy), both in ms.
     stage_ms_p50 splits the latency: the wait in the buffer, the network step, compositing and download,
-    and the wait for the sink thread. interrupted: ended by Ctrl-C or SIGTERM."""
+    and the wait for the sink thread. first_second_ms: the latency of the frames of the first second
+    alone, where first-use work would show. interrupted: ended by Ctrl-C or SIGTERM."""
 
     frames_in: int = 0
     frames_out: int = 0
@@ -69,6 +70,7 @@ class LiveStats:
     latency_ms: dict[str, float] = field(default_factory=lambda: percentiles([]))
     sink_ms: dict[str, float] = field(default_factory=lambda: percentiles([]))
     stage_ms_p50: dict[str, float] = field(default_factory=dict)
+    first_second_ms: dict[str, float] = field(default_factory=lambda: percentiles([]))  # latency, first second's frames
     interrupted: bool = False  # ended by Ctrl-C or SIGTERM rather than by the source or max_frames
 
     def status(self, elapsed: float, latencies: Samples) -> str:
