@@ -309,6 +309,70 @@ def nvdec_figures(dev, w, h, frames, frame) -> list[dict]:
     return rows
 
 
+def step_breakdown(dev, dtype, w, h, n, frame) -> dict:
+    """One live step at w x h taken apart, default backend: each part's host ms with a synchronisation
+    after it (median over n frames), and the whole step as the live loop runs it (one synchronisation,
+    at the end). The parts: the frame's planes to RGB on the device (NVDEC's, or the CPU decoder's
+    uploaded from pinned memory), the cut detector, the network step, the blur composite, and its H.264
+    planes made and downloaded (which the sink's thread does). Also the network with transfers as the
+    goal counts them: planes in, the matte's YUVA planes out."""
+    import vmatte
+    from samples.make_sample import write_clip
+    from vmatte.compose import BlurBackground, render
+    from vmatte.engine import Matte, Matter
+    from vmatte.io.encoding import PLANAR
+    from vmatte.io.video_source import VideoFileSource
+    from vmatte.pixels import to_planes, to_tensor
+    from vmatte.scenecut import CutDetector
+
+    with tempfile.TemporaryDirectory() as d:
+        clip = Path(d) / "in.mp4"
+        write_clip(clip, portrait_like(frame, w, h, n), fps=Fraction(30), audio=False, timecode=None)
+        src = VideoFileSource(clip, device=dev, planes=True)
+        images = [f.image for f in src.frames()]
+        nvdec = src.nvdec is not None and not src.nvdec.said
+        src.close()
+    m = Matter(vmatte.load_model(device=str(dev), precision=precision_of(dtype)), 0.25, "auto")
+    m.prepare(w, h)
+    bg, det = BlurBackground(20.0), CutDetector()
+    parts: dict[str, list[float]] = {k: [] for k in ("planes_to_rgb", "cut_detector", "network", "composite",
+                                                     "h264_planes_down", "whole_step_one_sync", "net_with_transfers")}
+    spec, rgba = PLANAR["yuv420p"], PLANAR["yuva444p10le"]
+
+    def timed(key, fn, *args):
+        t0 = time.perf_counter()
+        out = fn(*args)
+        sync(dev)
+        parts[key].append(time.perf_counter() - t0)
+        return out
+
+    def whole(img, i):
+        x = to_tensor(img, dev, dtype)
+        det(img)
+        f, a = m._stepper(x)(x)
+        return render("composite", Matte(x, f, a), bg, i)
+
+    def transfers(img):
+        x = to_tensor(img, dev, dtype)
+        f, a = m._stepper(x)(x)
+        return to_planes(torch.cat([f, a], 1), rgba)
+
+    with torch.inference_mode():
+        for i, img in enumerate(images * 2):
+            t = timed("planes_to_rgb", to_tensor, img, dev, dtype)
+            timed("cut_detector", det, img)
+            fgr, pha = timed("network", m._stepper(t), t)
+            pic = timed("composite", render, "composite", Matte(t, fgr, pha), bg, i)
+            timed("h264_planes_down", to_planes, pic, spec)
+            timed("whole_step_one_sync", whole, img, i)
+            timed("net_with_transfers", transfers, img)
+    row = {"size": f"{w}x{h}", "precision": precision_of(dtype), "backend": m.backend, "nvdec": nvdec,
+           "frames": len(parts["network"]),
+           "host_ms_p50": {k: round(float(np.median(v[len(v) // 2:])) * 1000, 2) for k, v in parts.items()}}
+    print(f"  {row['size']} {row['precision']} {row['backend']}, NVDEC {nvdec}: host ms p50 {row['host_ms_p50']}")
+    return row
+
+
 def compile_figure(dev, dtype, n, frame) -> dict:
     """The opt-in torch-compile backend at 1080p: compile time, the same timings as network_figures,
     and its alpha against the plain CUDA graph, both stepped in lockstep from a reset."""
@@ -340,7 +404,7 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=420, help="seconds; later sections are skipped past it")
     ap.add_argument("--dry-run", action="store_true", help="CPU, tiny sizes: check the script, not the GPU")
     ap.add_argument("--only", help="comma-separated sections to run (default all): network, batched, precision, "
-                    "encode, nvdec, end_to_end, live, torch_compile")
+                    "encode, nvdec, end_to_end, steps, live, torch_compile")
     ap.add_argument("--tag", default="", help="added to the JSON's file name")
     a = ap.parse_args()
     t_start = time.perf_counter()
@@ -410,6 +474,8 @@ def main() -> None:
     section("end_to_end", "end to end", e2e, 40)
     if only is not None and "e2e_variants" in only:
         section("e2e_variants", "end to end, variants", lambda: e2e_variants(dev, w, h, 10 if dry else 300, frame))
+    section("steps", "one live step taken apart (host ms, synchronised after each part)",
+            lambda: step_breakdown(dev, half, w, h, 10 if dry else 120, frame), 30)
     section("live", "live, real-time file source into a file sink",
             lambda: live_figures(dev, w, h, 1 if dry else 10, frame), 40)
     if not dry:

@@ -180,6 +180,13 @@ def cpu() -> str:
                  f"{span((f['max_abs_alpha'] for f in fp16), '{:.4f}')}"]]
 
     add("tensorrt-build", trt_rows)
+    add("allocator-cpu", lambda ds: [
+        ["720p blur-background composite, glibc's default allocator / as vmatte sets it (ms, fresh processes)",
+         f"{span(d['compose_720p_blur_ms']['glibc_default'])} / {span(d['compose_720p_blur_ms']['vmatte'])}"]
+        for d in ds] + [
+        [f"peak memory of `vmatte convert` 720p, {a['frames']} frames, glibc's default / vmatte's allocator settings",
+         f"{a['peak_mb']} / {b['peak_mb']} MB"]
+        for d in ds for a, b in zip(d["memory"]["glibc_default"], d["memory"]["vmatte"])])
     machines = sorted({json.loads((RESULTS / f).read_text()).get("machine", "") for f in files} - {""})
     return (f"Machine: {'; '.join(machines)}. " + sources(files) + table(["what (CPU)", "figure"], rows))
 

@@ -181,3 +181,18 @@ def test_cpu_planes_upload_and_convert_on_the_gpu(tmp_path):
     got, _ = _planar_rgb(path, 4, torch.device("cuda"))
     for g, w in zip(got, want):
         assert np.abs(np.round(g) - w).max() <= 1
+
+
+@pytest.mark.skipif(not __import__("sys").platform.startswith("linux"), reason="glibc's mallopt: Linux only")
+def test_the_allocator_is_set_once_unless_the_user_set_it():
+    """glibc's thresholds are set by the drivers (vmatte.memory), and left alone where the user set theirs."""
+    import subprocess
+    import sys
+
+    code = "from vmatte.memory import tune_allocator as t; print(t(), t())"
+    base = {k: v for k, v in __import__("os").environ.items() if not k.startswith(("MALLOC_", "VMATTE_DEFAULT"))}
+    ours = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=base, check=True)
+    theirs = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**base, "MALLOC_TRIM_THRESHOLD_": "1000000"})
+    assert ours.stdout.split() == ["True", "True"]
+    assert theirs.stdout.split() == ["False", "False"]

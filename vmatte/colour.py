@@ -98,28 +98,33 @@ def yuv_to_rgb(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, fmt: YuvFormat
 
 
 def rgb_to_yuv(rgb: torch.Tensor, fmt: YuvFormat, subsampling: str = "444",
-               alpha: torch.Tensor | None = None) -> list[torch.Tensor]:
-    """RGB [3,H,W] float 0..1 (and alpha [H,W] 0..1) -> the planes an encoder takes, as int32 code values:
-    [Y, U, V] (+ [A], full range) at 4:4:4, or with U and V averaged over 2x1 blocks at 4:2:2 and 2x2 at
-    4:2:0 (FFmpeg's area filter; at an odd size the last block is the edge pixels, repeated)."""
+               alpha: torch.Tensor | None = None, dtype: torch.dtype = torch.int32) -> list[torch.Tensor]:
+    """RGB [3,H,W] float 0..1 (and alpha [H,W] 0..1) -> the planes an encoder takes, as code values of
+    `dtype` (int32, or uint8 for 8 bits): [Y, U, V] (+ [A], full range) at 4:4:4, or with U and V averaged
+    over 2x1 blocks at 4:2:2 and 2x2 at 4:2:0 (FFmpeg's area filter; at an odd size the last block is
+    the edge pixels, repeated). One matrix product makes all three planes in code values (averaging
+    commutes with it), then rounding and clamping run in place: a few passes over the picture."""
+    if subsampling not in ("444", "422", "420"):
+        raise ValueError(f"subsampling must be 444, 422 or 420, got {subsampling!r}")
     y0, ys, c0, cs = fmt.levels()
     kr, kb = MATRICES[fmt.matrix]
-    r, g, b = rgb.float()
-    luma = kr * r + (1 - kr - kb) * g + kb * b
-    cb = (b - luma) / (2 * (1 - kb))
-    cr = (r - luma) / (2 * (1 - kr))
-    if subsampling in ("420", "422"):
-        h, w = luma.shape
+    kg = 1 - kr - kb
+    m = rgb.new_tensor([[ys * kr, ys * kg, ys * kb],
+                        [-cs * kr / (2 * (1 - kb)), -cs * kg / (2 * (1 - kb)), cs / 2],
+                        [cs / 2, -cs * kg / (2 * (1 - kr)), -cs * kb / (2 * (1 - kr))]], dtype=torch.float32)
+    _, h, w = rgb.shape
+    yuv = torch.addmm(m.new_tensor([[y0], [c0], [c0]]), m, rgb.float().reshape(3, -1)).view(3, h, w)
+    luma, chroma = yuv[0], yuv[1:]
+    if subsampling != "444":
         rows = 2 if subsampling == "420" else 1
         pad = (0, w % 2, 0, h % rows)
-        cb, cr = (F.avg_pool2d(F.pad(c[None, None], pad, mode="replicate"), (rows, 2))[0, 0] for c in (cb, cr))
-    elif subsampling != "444":
-        raise ValueError(f"subsampling must be 444, 422 or 420, got {subsampling!r}")
+        chroma = F.avg_pool2d(F.pad(chroma[None], pad, mode="replicate") if any(pad) else chroma[None],
+                              (rows, 2))[0]
     top = (1 << fmt.bits) - 1
-    planes = [(y0 + ys * luma), (c0 + cs * cb), (c0 + cs * cr)]
+    planes = [luma, chroma[0], chroma[1]]
     if alpha is not None:
         planes.append(alpha.float() * top)
-    return [p.round().clamp_(0, top).to(torch.int32) for p in planes]
+    return [p.round_().clamp_(0, top).to(dtype) for p in planes]
 
 
 @dataclass

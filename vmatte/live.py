@@ -23,6 +23,7 @@ from .io.atomic import check_writable, guard_paths, write_atomically
 from .io.frames import check_size
 from .io.sinks import Sink, VirtualCameraSink, open_sink
 from .io.sources import open_source
+from .memory import tune_allocator
 from .options import LiveOptions, MattingOptions, is_url
 from .optionspec import reject_unknown
 from .stats import LiveStats, Samples, percentiles
@@ -52,6 +53,7 @@ def live(source: str = "0", sink: str = "virtual", **options: Any) -> LiveStats:
         transparent = matting.background == "transparent"
         out = open_sink(opts.sink, "rgba" if transparent else "rgb", src.info, live=True)
         try:
+            tune_allocator()  # frame-sized blocks stay in the heap (vmatte/memory.py)
             stats = _Session(src, out, matting, opts).run()
             out.close()
         except BaseException:
@@ -89,7 +91,8 @@ class _Session:
         model = load_model(matting.model, matting.weights, matting.device, matting.precision)
         w, h, fps = src.info.width, src.info.height, float(src.info.fps)
         if matting.downsample_ratio == "auto" and src.live:
-            self.matter = keep_up_ratio(model, matting.backend, w, h, fps, matting.subject, self._pixels, opts.quiet)
+            self.matter = keep_up_ratio(model, matting.backend, w, h, fps, matting.subject,
+                                         lambda m: self._sink_pixels(self._picture(m)), opts.quiet)
         else:
             self.matter = Matter(model, resolve_ratio(matting.downsample_ratio, w, h, matting.subject),
                                  matting.backend)
@@ -98,33 +101,43 @@ class _Session:
         # network at this size (a graph capture, cuDNN's tuning), the edge controls, the compositor (its
         # kernels, a background's first render) and the conversion to the sink's pixels.
         warm = self.matter(np.zeros((h, w, 3), np.uint8))
-        self._pixels(self.edges.apply(warm) if self.edges else warm)
+        self._sink_pixels(self._picture(self.edges.apply(warm) if self.edges else warm))
         self.matter.reset()
         self.scene_cuts = matting.scene_cuts == "reset"
         self.stats = LiveStats()
         self.latencies, self.sink_times = Samples(), Samples()
         self.stages = {k: Samples() for k in ("buffer", "network", "compose", "handoff")}
 
-    def _pixels(self, m, index: int = 0):
-        """A matte as the sink's pixels (pixels.for_sink), at the size the sink was opened with."""
+    def _picture(self, m, index: int = 0):
+        """A matte's output picture ([1,C,H,W] on the device), at the size the sink was opened with."""
         from torch.nn import functional as F
 
         from .compose import render
-        from .pixels import for_sink
 
         t = render(self.role, m, self.bg, index)
         info = self.src.info
         if t.shape[-2:] != (info.height, info.width):  # the source changed size mid-stream
             t = F.interpolate(t, size=(info.height, info.width), mode="area")
-        return for_sink(t, self.sink)
+        return t
+
+    def _sink_pixels(self, t):
+        """The picture as the sink's pixels (pixels.for_sink: its encoder's planes, or an RGB array)."""
+        import torch
+
+        from .pixels import for_sink
+
+        with torch.inference_mode():
+            return for_sink(t, self.sink)
 
     def _deliver(self, handoff: queue.Queue) -> None:
-        """The sink's own thread, so encoding overlaps the next frame's network step."""
+        """The sink's own thread: the conversion to the sink's pixels and its encoding overlap the next
+        frame's network step (sink_ms counts both)."""
         while (item := handoff.get()) is not END:
-            out, pts, captured, queued = item
+            picture, pts, captured, queued = item
             t0 = time.perf_counter()
             self.latencies.add(t0 - captured)
             self.stages["handoff"].add(t0 - queued)
+            out = self._sink_pixels(picture)
             self.sink.write(out, pts)
             self.sink_times.add(time.perf_counter() - t0)
             self.stats.frames_out += 1
@@ -180,7 +193,7 @@ class _Session:
                 for f, m, _ in shots.run(self._frames(buffer, stop)):
                     t_net = time.perf_counter()
                     self.stages["network"].add(t_net - self.picked)
-                    out = self._pixels(self.edges.apply(m) if self.edges else m, f.index)
+                    out = self._picture(self.edges.apply(m) if self.edges else m, f.index)
                     queued = time.perf_counter()
                     self.stages["compose"].add(queued - t_net)
                     if not offer(handoff, (out, f.pts, f.captured, queued), stop, sender) or \

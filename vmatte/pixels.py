@@ -6,6 +6,8 @@ converted on the tensors' device (vmatte.colour). Every stage converts through t
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
 
@@ -17,24 +19,34 @@ Pixels = np.ndarray | list[np.ndarray]  # what a sink's write() takes: one packe
 class _Pinned:
     """Reusable page-locked staging buffers, so host->GPU copies run at full speed and asynchronously.
     The host side is one numpy copy (one thread, without the GIL), not torch's multithreaded copy, which
-    competes with decode and encode for the cores. Each buffer's last copy is waited for before the
-    buffer is written again. uint16 travels as int16 (torch's uint16 has few CUDA kernels): the bits
-    are the same, and the device widens them (colour._codes)."""
+    competes with decode and encode for the cores. Each shape has a ring of `ring` buffers, so the
+    planes of one frame (U and V share a shape) and the next frame's do not wait for each other; a
+    buffer's last copy is waited for only when the ring comes back to it. uint16 travels as int16
+    (torch's uint16 has few CUDA kernels): the bits are the same, and the device widens them."""
 
-    def __init__(self) -> None:
-        self.buffers: dict[tuple, tuple[torch.Tensor, torch.cuda.Event]] = {}
+    def __init__(self, ring: int = 4) -> None:
+        self.ring = ring
+        self.buffers: dict[tuple, list[tuple[torch.Tensor, torch.cuda.Event, threading.Lock]]] = {}
+        self.turn: dict[tuple, int] = {}
+        self.lock = threading.Lock()  # the network and compositing threads both upload
 
     def upload(self, host: np.ndarray, device: torch.device) -> torch.Tensor:
         """`host` on `device`, as a tensor of its dtype (uint16: int16 with the same bits)."""
         key = (host.shape, host.dtype.str)
-        if key not in self.buffers:
-            dtype = torch.int16 if host.dtype == np.uint16 else torch.from_numpy(host[:0]).dtype
-            self.buffers[key] = (torch.empty(host.shape, dtype=dtype, pin_memory=True), torch.cuda.Event())
-        buf, done = self.buffers[key]
-        done.synchronize()  # the previous upload from this buffer has left it
-        np.copyto(buf.numpy().view(host.dtype), host)
-        out = buf.to(device, non_blocking=True)
-        done.record()
+        with self.lock:
+            ring = self.buffers.setdefault(key, [])
+            turn = self.turn.get(key, 0)
+            self.turn[key] = (turn + 1) % self.ring
+            if turn == len(ring):
+                dtype = torch.int16 if host.dtype == np.uint16 else torch.from_numpy(host[:0]).dtype
+                ring.append((torch.empty(host.shape, dtype=dtype, pin_memory=True), torch.cuda.Event(),
+                             threading.Lock()))
+            buf, done, busy = ring[turn]
+        with busy:  # another thread that came round the ring to this buffer waits for it
+            done.synchronize()  # this buffer's previous upload has left it
+            np.copyto(buf.numpy().view(host.dtype), host)
+            out = buf.to(device, non_blocking=True)
+            done.record()
         return out
 
 
@@ -90,15 +102,18 @@ def _quantised(q: torch.Tensor, bits: int) -> np.ndarray:
 
 def to_planes(t: torch.Tensor, spec) -> list[np.ndarray]:
     """[1,C,H,W] float 0..1 (RGB, or RGBA where `spec.alpha`) -> the planes of an encoder's pixel format
-    (`spec`: an io.encoding.PlaneSpec), converted on `t`'s device and downloaded in one transfer:
+    (`spec`: an io.encoding.PlaneSpec), converted on `t`'s device (from a GPU, downloaded in one transfer):
     BT.709 limited-range Y, U, V (+ full-range A) for 'yuv'; G, B, R (+ A) for 'gbr'."""
     alpha = t[0, 3] if spec.alpha else None
     if spec.kind == "yuv":
-        planes = rgb_to_yuv(t[0, :3], YuvFormat("bt709", False, spec.bits), spec.subsampling, alpha)
+        planes = rgb_to_yuv(t[0, :3], YuvFormat("bt709", False, spec.bits), spec.subsampling, alpha,
+                            torch.uint8 if spec.bits <= 8 else torch.int32)
     else:
         top = (1 << spec.bits) - 1
         chans = [t[0, i] for i in (1, 2, 0)] + ([alpha] if alpha is not None else [])
         planes = [c.float().mul(top).round_().clamp_(0, top) for c in chans]
+    if t.device.type != "cuda":  # nothing to transfer: each plane narrowed on its own
+        return [_quantised(p, spec.bits) for p in planes]
     flat = _quantised(torch.cat([p.reshape(-1) for p in planes]), spec.bits)
     out, at = [], 0
     for p in planes:

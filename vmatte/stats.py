@@ -58,10 +58,11 @@ def percentiles(seconds: Samples | list[float]) -> dict[str, float]:
 @dataclass
 class LiveStats:
     """frames_in captured, frames_out handed to the sink, frames_dropped, fps out; latency_ms from capture
-    to the hand-off to the sink, sink_ms the sink's own time per frame (its encode or copy), both in ms.
-    stage_ms_p50 splits the latency: the wait in the buffer, the network step, compositing and download,
-    and the wait for the sink thread. first_second_ms: the latency of the frames of the first second
-    alone, where first-use work would show. interrupted: ended by Ctrl-C or SIGTERM."""
+    to the hand-off to the sink, sink_ms the sink's own time per frame (on its thread: the conversion to
+    its pixels, a GPU's download, its encode or copy), both in ms. stage_ms_p50 splits the latency: the
+    wait in the buffer, the network step, compositing, and the wait for the sink thread.
+    first_second_ms: the latency of the first second's frames alone, where first-use work would show.
+    interrupted: ended by Ctrl-C or SIGTERM."""
 
     frames_in: int = 0
     frames_out: int = 0
