@@ -207,11 +207,10 @@ def to_frame(pixels: np.ndarray | list[np.ndarray], enc: Encoding, pts: int, tim
         frame = planar_frame(pixels, enc.pix_fmt)
         if enc.pix_fmt.startswith("yuv"):
             frame.colorspace, frame.color_range = 1, 1  # BT.709, limited range, as configure() tags the stream
-        frame.pts, frame.time_base = pts, time_base
-        return frame
-    frame = packed_frame(pixels, INPUT_FORMAT[(enc.layout, enc.bits)])
-    if enc.pix_fmt.startswith("yuv"):
-        frame = frame.reformat(format=enc.pix_fmt, dst_colorspace="itu709")
+    else:
+        frame = packed_frame(pixels, INPUT_FORMAT[(enc.layout, enc.bits)])
+        if enc.pix_fmt.startswith("yuv"):
+            frame = frame.reformat(format=enc.pix_fmt, dst_colorspace="itu709")
     frame.pts = pts
     frame.time_base = time_base
     return frame

@@ -111,24 +111,27 @@ class VideoFileSource(Closing):
         self.container = open_container(spec)
         try:
             if cuda and self.planar and not self.live:
-                self._try_nvdec(stream, device.index if device.index is not None else torch.cuda.current_device())
+                gpu = device.index if device.index is not None else torch.cuda.current_device()
+                stream = self._try_nvdec(stream, gpu)
             self.info = self._probe(stream)
         except BaseException:
             self.container.close()
             raise
 
-    def _try_nvdec(self, stream: int | None, index: int) -> None:
-        """Reopen for NVDEC, before anything is decoded, where the chosen stream suits it."""
+    def _try_nvdec(self, stream: int | None, index: int) -> int:
+        """Reopen for NVDEC, before anything is decoded, where the chosen stream suits it; returns the
+        stream's number (so it is chosen, and said, once)."""
         v = pick_stream(self.container, self.spec, stream)
         why = planar.nvdec_refusal(v)
         if why is not None:
             log.info(f"{why}; decoding on the CPU")
-            return
+            return v.index
         hw = planar.open_nvdec(self.spec, index, {"metadata_errors": "ignore"})
         if hw is not None:
             self.container.close()
             self.container = hw
             self.nvdec = planar.SoftwareNote(v.codec_context.name)
+        return v.index
 
     def _probe(self, stream: int | None) -> SourceInfo:
         c = self.container

@@ -92,8 +92,10 @@ class _Planner:
             return
         work = self.works[plan.input] = _work_folder(plan)
         complete = self._prepare(plan, work)
+        from ..weights import resolve_device
+
         for seg in segments(plan, self.out.stream, fps, self.scale.segment_seconds, self.scale.preroll, self.stop,
-                            self._shots):
+                            self._shots, resolve_device(self.matting.device)):
             plan.segments.append(dataclasses.replace(seg, state=None))  # the task carries it
             if complete.get(seg.number) == (seg.start, seg.end) and all(
                     segment_path(work, seg.number, r, f).exists() for r, f in plan.outputs.items()):

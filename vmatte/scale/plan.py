@@ -91,7 +91,7 @@ def probe(input: str, stream: int | None) -> tuple[int, float, str | None]:
 
 
 def segments(plan: FilePlan, stream: int | None, fps: float, seconds: float, preroll: int, stop=None,
-             make_shots=None) -> Iterator[Segment]:
+             make_shots=None, device=None) -> Iterator[Segment]:
     """Decode the file once and yield its segments as soon as each is decided: workers start on the
     first while the rest is read. Fills in plan.pts and plan.frames at the end. Reading it whole also
     finds a damaged or truncated file. `stop` (a threading.Event) ends it early.
@@ -101,7 +101,8 @@ def segments(plan: FilePlan, stream: int | None, fps: float, seconds: float, pre
     cut carries the recurrent state the frame before it left: its worker continues from it, and its
     output equals one process's.
     Without it, a worker approximates that state with a pre-roll (RVM's state has a long memory: even
-    60 frames of pre-roll can leave parts of the matte flipped)."""
+    60 frames of pre-roll can leave parts of the matte flipped). device: the engine's, so frames are
+    decoded as the workers decode them (YUV planes for a CUDA engine)."""
     length = max(1, round(seconds * fps))
     half = max(1, length // 2)
     pts, cuts, start, at_cut, number = plan.pts, [], 0, False, 0
@@ -111,7 +112,7 @@ def segments(plan: FilePlan, stream: int | None, fps: float, seconds: float, pre
         feed = max(0, start - preroll - DETECTOR_HISTORY)
         return Segment(number, start, end, feed, pts[feed], at_cut, None if at_cut else state)
 
-    with VideoFileSource(plan.input, stream) as src:
+    with VideoFileSource(plan.input, stream, device) as src:
         shots = make_shots(src.info) if make_shots is not None else None
         if shots is not None:
             frames, cuts = (f for f, _, _ in shots.run(src.frames(stop))), shots.cuts
