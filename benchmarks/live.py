@@ -5,6 +5,8 @@ first second alone (where first-use work would show). Frames the loop could not 
 dropped (oldest first) and counted. The clips: the demo's portrait with camera motion, and with ../shared
 a real clip (intel_one-by-one-person-detection.mp4) scaled to each size and re-timed to 30 fps. Usage:
     python benchmarks/live.py [--seconds 5] [--sizes 640x480,1280x720] [--device cpu]
+    python benchmarks/live.py --baseline-tree WORKTREE [--repeats 3]   (720p blur:20, this tree against
+        another checkout, whole processes alternating on one clip)
 """
 from __future__ import annotations
 
@@ -34,7 +36,11 @@ def main() -> None:
     ap.add_argument("--sizes", default="640x480,1280x720")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", help="folder for the JSON (default benchmarks/results)")
+    ap.add_argument("--baseline-tree", help="another checkout of vmatte: compare 720p blur:20 against it")
+    ap.add_argument("--repeats", type=int, default=3)
     a = ap.parse_args()
+    if a.baseline_tree:
+        return before_after(Path(a.baseline_tree), a)
     from samples.make_sample import write_clip
     from vmatte.live import live
 
@@ -66,6 +72,43 @@ def main() -> None:
                                  "frames_in": s.frames_in, "frames_out": s.frames_out, "dropped": s.frames_dropped,
                                  "latency_ms": lat, "first_second_ms": first, "stage_ms_p50": s.stage_ms_p50})
     save_result(f"cpu-live-{a.device}", {"seconds": a.seconds, "rows": rows}, a.out)
+
+
+CHILD = """
+import json, sys
+from vmatte.live import live
+s = live(sys.argv[1], sys.argv[2], background="blur:20", realtime=True, device=sys.argv[3], quiet=True)
+print(json.dumps({"fps": round(s.fps, 1), "dropped": s.frames_dropped, "p95": s.latency_ms["p95"],
+                  "stage_ms_p50": s.stage_ms_p50}))
+"""
+
+
+def before_after(tree: Path, a: argparse.Namespace) -> None:
+    """Live 1280x720 blur:20 (auto ratio) in this checkout and in `tree`, alternating whole processes."""
+    import json
+    import subprocess
+    import sys
+
+    from common import ROOT
+    from samples.make_sample import write_clip
+
+    print(f"machine: {machine()}; baseline tree {tree}")
+    runs: dict[str, list[dict]] = {"baseline": [], "this": []}
+    with tempfile.TemporaryDirectory() as d:
+        clip = Path(d) / "clip.mp4"
+        write_clip(clip, portrait_frames(round(30 * a.seconds), 1280, 720), fps=Fraction(30), audio=False,
+                   timecode=None)
+        for i in range(a.repeats):
+            for name, t in (("baseline", tree), ("this", ROOT)):
+                out = subprocess.run([sys.executable, "-c", CHILD, str(clip), str(Path(d) / "o.mp4"), a.device],
+                                     cwd=t, capture_output=True, text=True, check=True).stdout
+                r = json.loads(out.strip().splitlines()[-1])
+                runs[name].append(r)
+                print(f"  run {i + 1} {name:8} {r['fps']:5.1f} fps, {r['dropped']} dropped, p95 {r['p95']:.0f} ms; "
+                      f"stages p50 ms {r['stage_ms_p50']}")
+    save_result(f"cpu-live-before-after-{a.device}", {"clip": "1280x720 portrait, 30 fps, blur:20, auto ratio",
+                                                       "frames": round(30 * a.seconds), "baseline_tree": str(tree),
+                                                       "runs": runs}, a.out)
 
 
 if __name__ == "__main__":

@@ -157,6 +157,15 @@ def cpu() -> str:
                                       f"p95 {r['latency_ms']['p95']:.0f} ms"
                                       + (f", {r['first_second_ms']['p95']:.0f} ms" if "first_second_ms" in r else "")]
                                      for d in ds for r in d["rows"]])
+    add("cpu-live-before-after", lambda ds: [
+        [f"live {d['clip']}, this code / the code before issue 13 ({len(d['runs']['this'])} alternating whole "
+         "processes each): fps, dropped of " + str(d["frames"]) + ", p95",
+         f"{span((r['fps'] for r in d['runs']['this']), '{:.1f}')} / "
+         f"{span((r['fps'] for r in d['runs']['baseline']), '{:.1f}')} fps, "
+         f"{span((r['dropped'] for r in d['runs']['this']), '{:.0f}')} / "
+         f"{span((r['dropped'] for r in d['runs']['baseline']), '{:.0f}')} dropped, p95 "
+         f"{span((r['p95'] for r in d['runs']['this']), '{:.0f}')} / "
+         f"{span((r['p95'] for r in d['runs']['baseline']), '{:.0f}')} ms"] for d in ds])
     add("cpu-before-after", lambda ds: [[f"issue 10 restructure: `vmatte convert` {d['clip']}, after / before "
                                           f"(median of {d['repeats']} alternating runs)",
                                           f"{d['this_fps']} / {d['baseline_fps']} fps ({d['ratio']:.2f}x)"]
