@@ -2,11 +2,12 @@
 encoder takes, following the stream's matrix (BT.601, BT.709, BT.2020), range (limited or full) and bit
 depth. The same code runs on CPU and CUDA tensors.
 
-Chroma at half resolution (4:2:0, 4:2:2) is upsampled bilinearly with each chroma sample at the centre
-of the luma samples it covers, edges clamped: what FFmpeg's swscale does with accurate rounding and
-full horizontal chroma interpolation (`BILINEAR | ACCURATE_RND | FULL_CHR_H_INT`; its default fast
-path repeats each chroma sample instead). The tests hold both directions to FFmpeg's own conversion
-from and to 8-bit RGB. (From 16-bit RGB, swscale takes 65280, not 65535, as white: see pixels.for_sink.)
+Chroma at half resolution (4:2:0, 4:2:2) is upsampled bilinearly, edges clamped, with each chroma
+sample where the stream puts it (YuvFormat.siting: centre, left or top-left): what FFmpeg's swscale does
+with accurate rounding and full horizontal chroma interpolation (`BILINEAR | ACCURATE_RND |
+FULL_CHR_H_INT`; its default fast path repeats each chroma sample instead). On the way out chroma is the
+average of the pixels it covers (FFmpeg's area filter). The tests hold both directions to FFmpeg's own
+conversions.
 
 Encoding uses it on every device (pixels.for_sink hands YUV encoders their planes, no swscale); decoding
 uses it where the engine is on a GPU (io.planar), while a CPU engine keeps swscale's faster rgb24 path.
@@ -147,11 +148,6 @@ class YuvImage:
         h, w = self.planes[0].shape[:2]
         return h, w, 3
 
-    @property
-    def deep(self) -> bool:
-        """Whether it stands for more than 8 bits per channel (as a uint16 RGB array would)."""
-        return self.fmt.bits > 8
-
     def chroma(self) -> tuple[torch.Tensor, torch.Tensor]:
         if len(self.planes) == 2:
             uv = self.planes[1]
@@ -161,7 +157,7 @@ class YuvImage:
     def to_rgb(self) -> torch.Tensor:
         """RGB [3,H,W] float32 0..1, computed where the planes are."""
         y, (u, v) = self.planes[0], self.chroma()
-        y, u, v = (_codes(p, self.shift) for p in (y, u, v))
+        y, u, v = (codes(p, self.shift) for p in (y, u, v))
         return yuv_to_rgb(y, u, v, self.fmt)
 
     def thumbnail(self, width: int, height: int) -> torch.Tensor:
@@ -170,7 +166,7 @@ class YuvImage:
         out = []
         for p in (self.planes[0], *self.chroma()):
             step = max(1, min(p.shape[0] // (height * 8), p.shape[1] // (width * 8)))
-            c = _codes(p[::step, ::step], self.shift).float()
+            c = codes(p[::step, ::step], self.shift).float()
             out.append(F.interpolate(c[None, None], size=(height, width), mode="area")[0, 0])
         return yuv_to_rgb(*out, self.fmt)
 
@@ -187,9 +183,10 @@ class YuvImage:
         return self.moved(lambda p: torch.rot90(p, turns, (0, 1)))
 
 
-def _codes(p: torch.Tensor, shift: int = 0) -> torch.Tensor:
-    """A plane's code values as int32, whatever its integer type: uint16 has few kernels (on CUDA
-    especially), so it is read as int16 and its sign bits masked off."""
+def codes(p: torch.Tensor, shift: int = 0) -> torch.Tensor:
+    """Integer samples (a plane, or uint16 pixels) as int32 code values, whatever their type: uint16 has
+    few kernels (on CUDA especially), so it is read as int16 and its sign bits masked off. shift: low
+    bits to drop."""
     if p.dtype == torch.uint16:
         p = p.view(torch.int16).to(torch.int32).bitwise_and_(0xFFFF)
     elif p.dtype != torch.int32:

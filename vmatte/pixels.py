@@ -11,7 +11,7 @@ import threading
 import numpy as np
 import torch
 
-from .colour import YuvFormat, YuvImage, rgb_to_yuv
+from .colour import YuvFormat, YuvImage, codes, rgb_to_yuv
 
 Pixels = np.ndarray | list[np.ndarray]  # what a sink's write() takes: one packed array, or planes
 
@@ -22,7 +22,7 @@ class _Pinned:
     competes with decode and encode for the cores. Each shape has a ring of `ring` buffers, so the
     planes of one frame (U and V share a shape) and the next frame's do not wait for each other; a
     buffer's last copy is waited for only when the ring comes back to it. uint16 travels as int16
-    (torch's uint16 has few CUDA kernels): the bits are the same, and the device widens them."""
+    (torch's uint16 has few CUDA kernels) and arrives viewed as uint16 again: colour.codes widens it."""
 
     def __init__(self, ring: int = 4) -> None:
         self.ring = ring
@@ -31,7 +31,7 @@ class _Pinned:
         self.lock = threading.Lock()  # the network and compositing threads both upload
 
     def upload(self, host: np.ndarray, device: torch.device) -> torch.Tensor:
-        """`host` on `device`, as a tensor of its dtype (uint16: int16 with the same bits)."""
+        """`host` (any strides) on `device`, as a tensor of its dtype."""
         key = (host.shape, host.dtype.str)
         with self.lock:
             ring = self.buffers.setdefault(key, [])
@@ -47,7 +47,7 @@ class _Pinned:
             np.copyto(buf.numpy().view(host.dtype), host)
             out = buf.to(device, non_blocking=True)
             done.record()
-        return out
+        return out.view(torch.uint16) if host.dtype == np.uint16 else out
 
 
 _PINNED = _Pinned()
@@ -60,25 +60,18 @@ def to_tensor(image: np.ndarray | YuvImage, device: torch.device, dtype: torch.d
     conversion to float, and from YUV to RGB, runs there."""
     if isinstance(image, YuvImage):
         if device.type == "cuda":
-            image = image.moved(lambda p: p if p.is_cuda else _upload_plane(p, device))
+            image = image.moved(lambda p: p if p.is_cuda else _PINNED.upload(p.numpy(), device))
         return image.to_rgb().unsqueeze(0).to(dtype)
     if device.type == "cuda":
         t = _PINNED.upload(image, device)
         if image.dtype == np.uint16:
-            t = t.to(torch.int32).bitwise_and_(0xFFFF)
+            t = codes(t)
     else:
         t = torch.from_numpy(np.ascontiguousarray(image))
         if image.dtype == np.uint16:  # torch has limited uint16 support: widen
             t = t.to(torch.int32)
     scale = 255.0 if image.dtype == np.uint8 else 65535.0
     return t.permute(2, 0, 1).unsqueeze(0).to(dtype).div_(scale)
-
-
-def _upload_plane(p: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A CPU plane (uint8/uint16, any strides) on `device`, through a pinned buffer."""
-    host = p.view(torch.int16).numpy().view(np.uint16) if p.dtype == torch.uint16 else p.numpy()
-    t = _PINNED.upload(host, device)
-    return t.view(torch.uint16) if p.dtype == torch.uint16 else t
 
 
 def to_array(t: torch.Tensor, bits: int = 8) -> np.ndarray:

@@ -76,7 +76,7 @@ def chroma_siting(frame: av.VideoFrame, image: YuvImage, default: str) -> str:
     want = torch.from_numpy(frame.to_ndarray(format="rgb24", interpolation=ACCURATE)).permute(2, 0, 1).float()
     errors = {}
     for siting in (default, *(s for s in SITINGS if s != default)):
-        trial = YuvImage(image.planes, replace(image.fmt, siting=siting), image.shift)
+        trial = replace(image, fmt=replace(image.fmt, siting=siting))
         errors[siting] = (trial.to_rgb().cpu() * 255 - want).abs().mean().item()
     best = min(errors, key=errors.get)
     return best if errors[best] < errors[default] - 1e-3 else default

@@ -6,6 +6,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -191,7 +192,7 @@ class VideoFileSource(Closing):
         if yuv is not None and self.siting is None:  # the stream's chroma siting, from its first picture
             default = "centre" if v.codec_context.name in planar.CENTRE_SITED else "left"
             self.siting = planar.chroma_siting(f, yuv, default)
-            yuv = planar.yuv_image(f, self.siting)
+            yuv = replace(yuv, fmt=replace(yuv.fmt, siting=self.siting))
         if yuv is not None:
             return yuv.rotated(turns) if turns else yuv
         deep = _bit_depth(v) > 8
