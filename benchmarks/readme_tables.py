@@ -189,6 +189,12 @@ def cpu() -> str:
                  f"{span((f['max_abs_alpha'] for f in fp16), '{:.4f}')}"]]
 
     add("tensorrt-build", trt_rows)
+    add("colour-paths-cpu", lambda ds: [
+        [f"{r['size']} to the encoder's frame, packed + swscale / planes: ProRes 4444; H.264",
+         f"{r['prores_packed_swscale_ms']} / {r['prores_planes_ms']} ms; {r['h264_packed_swscale_ms']} / "
+         f"{r['h264_planes_ms']} ms"] for d in ds for r in d["rows"]] + [
+        [f"{r['size']} decode to a float tensor, swscale rgb24 / planes by vmatte.colour (CPU)",
+         f"{r['decode_swscale_rgb24_ms']} / {r['decode_planes_colour_ms']} ms"] for d in ds for r in d["rows"]])
     add("allocator-cpu", lambda ds: [
         ["720p blur-background composite, glibc's default allocator / as vmatte sets it (ms, fresh processes)",
          f"{span(d['compose_720p_blur_ms']['glibc_default'])} / {span(d['compose_720p_blur_ms']['vmatte'])}"]

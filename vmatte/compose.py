@@ -178,7 +178,7 @@ def render(role: str, m: Matte, background: Background | None, index: int) -> to
         return m.fgr
     if role == "composite":  # fgr x alpha + bg x (1 - alpha), as one pass over the picture
         bg = background.render(m, index)
-        return torch.lerp(bg, m.fgr, m.pha.expand_as(bg))  # expanded: torch's fast path (0.4 ms, not 1.7, at 720p)
+        return torch.lerp(bg, m.fgr, m.pha.expand_as(bg))  # alpha expanded: torch's vectorised path
     raise ValueError(f"unknown role {role!r}")
 
 

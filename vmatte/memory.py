@@ -4,13 +4,13 @@ asked for again every frame, with the compositing on the critical path.
 By default glibc maps a large block fresh from the kernel when it is asked for and unmaps it when freed
 (its threshold for that rises only after such a free, and falls back when memory is trimmed), so a
 720p float picture (11 MB) can cost ~2,700 page faults each time it is made. On the 2-core machine the
-compositing of a 720p blur-background frame took 10-15 ms that way and 5.5-6.5 ms with the blocks
-kept. So live mode fixes the threshold where glibc's own adjustment would end up after freeing a
-32 MB block (its largest allowed), from the start: blocks up to 32 MB stay in the heap, and free memory
-goes back to the kernel past 64 MB. (Keeping up to 1 GB was no faster.) Batch conversion keeps glibc's
-defaults: there the compositing overlaps the network on its own thread, and `vmatte convert` 720p was
-no faster with the settings (12.9 against 13.0 fps) while its peak memory was 8% higher (1011 against
-933 MB at 3000 frames).
+compositing of a 720p blur-background frame took 6.9-13.0 ms that way (fresh processes: bimodal) and
+5.6-6.9 ms with the blocks kept (benchmarks/allocator.py). So live mode fixes the threshold where
+glibc's own adjustment would end up after freeing a 32 MB block (its largest allowed), from the start:
+blocks up to 32 MB stay in the heap, and free memory goes back to the kernel past 64 MB. (Keeping up to
+1 GB was no faster.) Batch conversion keeps glibc's defaults: there the compositing overlaps the
+network on its own thread, and `vmatte convert` 720p was no faster with the settings (13.2 against
+13.4 fps at 1000 frames) while its peak memory was 11% higher (1027 against 923 MB).
 """
 from __future__ import annotations
 

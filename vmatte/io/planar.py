@@ -6,7 +6,8 @@ planes (8 or 16 bits, a half or a third of RGB's bytes) go up to the GPU and are
 surfaces are taken over by DLPack without leaving the card. Where NVDEC cannot be used (no driver,
 a codec, profile or size it does not take) decoding falls back to the CPU, saying so at -v only.
 A CPU engine keeps swscale's rgb24 path, which is faster there than converting planes with torch
-(640x360: 0.4 against 2.7 ms; 1080p: 0.7 against 8.6 ms on the 2-core machine).
+(640x360: 0.15 against 0.85 ms; 1080p: 1.7 against 13.2 ms on the 2-core machine, with the float
+conversion: benchmarks/colour_paths.py).
 """
 from __future__ import annotations
 
