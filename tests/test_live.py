@@ -167,7 +167,8 @@ def test_missing_v4l2loopback_is_one_line():
     assert len(res.stderr.strip().splitlines()) == 1 and "modprobe v4l2loopback" in res.stderr
 
 
-MOVING = person_frames(12, 96, 64)
+# A figure that moves 6 px right each frame: every frame is told apart from the others by its matte.
+MOVING = [np.roll(person_frames(1, 96, 64)[0], 6 * i, axis=1) for i in range(12)]
 
 
 class FlakyCamera:
@@ -206,29 +207,41 @@ class FlakyCamera:
 def test_camera_loss_is_retried_and_virtual_camera_kept_fed(recorder, monkeypatch, model):
     """The camera delivers 5 frames, fails, is reopened after the backoff and delivers 5 more. The virtual
     camera gets the composite of each frame matted, and while the camera is away it keeps getting the
-    last frame (never nothing, never black)."""
+    last frame (never nothing, never black).
+
+    A live buffer may drop frames when the network lags (which ones depends on timing), and the recurrent
+    state follows the frames actually matted. So each output is first identified by its captured frame
+    (a fresh matte of each: the figure moves far more between frames than the state changes a matte),
+    and then the frames matted are run through the network in that order to give the exact composites."""
     script = [True] * 5 + [False] + [True] * 5
     FlakyCamera.opens, FlakyCamera.frames = 0, []
     monkeypatch.setattr("vmatte.io.camera.open_capture", lambda dev: FlakyCamera(dev, script))
-    s = live("0", "virtual", background="green", downsample_ratio=0.5, device="cpu", quiet=True)
+    s = live("0", "virtual", background="green", downsample_ratio=0.5, device="cpu", quiet=True,
+             scene_cuts="ignore")
     assert FlakyCamera.opens == 2  # reopened after the loss
     assert s.frames_in == 10 and s.frames_out + s.frames_dropped == 10
-    m = Matter(model, 0.5)
     green = np.array([0, 177, 64]) / 255
-    expected = []
-    for img in FlakyCamera.frames:  # every captured picture, matted in order
+
+    def composite(m, img):
         r = m(img)
         fgr, pha = r.fgr[0].permute(1, 2, 0).numpy(), r.pha[0, 0].numpy()[..., None]
-        expected.append((fgr * pha + green * (1 - pha)) * 255)
-    fillers, matched = 0, 0
+        return (fgr * pha + green * (1 - pha)) * 255
+
+    outputs, fillers = [], 0
     for i, got in enumerate(recorder.frames):
         if i and np.array_equal(got, recorder.frames[i - 1]):
             fillers += 1  # the last frame again: the camera was away
             continue
-        err = min(np.abs(got.reshape(e.shape).astype(float) - e).mean() for e in expected)
-        assert err < 4, f"frame {i} is not the composite of any captured frame (mean error {err:.1f}/255)"
-        matched += 1
-    assert matched == s.frames_out
+        outputs.append(got.astype(float))
+    assert len(outputs) == s.frames_out
+    fresh = [composite(Matter(model, 0.5), img) for img in FlakyCamera.frames]
+    order = [int(np.argmin([np.abs(got.reshape(e.shape) - e).mean() for e in fresh])) for got in outputs]
+    assert order == sorted(set(order)), f"frames out of order or twice: {order}"
+    m = Matter(model, 0.5)
+    for got, j in zip(outputs, order):
+        e = composite(m, FlakyCamera.frames[j])
+        err = np.abs(got.reshape(e.shape) - e).mean()
+        assert err < 1, f"the output of captured frame {j} is not its composite (mean error {err:.2f}/255)"
     assert fillers >= 2  # the camera was away for >= 0.5 s of backoff: the virtual camera kept receiving
 
 
