@@ -9,7 +9,10 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+# The vmatte measured: this checkout's, or another's named by VMATTE_TREE (for before/after runs).
 sys.path.insert(0, str(ROOT))
+if os.environ.get("VMATTE_TREE"):
+    sys.path.insert(0, os.environ["VMATTE_TREE"])
 MEDIA = ROOT.parent / "shared" / "media"
 
 

@@ -109,8 +109,8 @@ MUTANTS = [
      'log.warning(f"NVDEC is not available ({e}); decoding on the CPU")', "tests/test_planar.py -k falls_back"),
     ("FFV1 planes in RGB order, not GBR", "vmatte/pixels.py", "for i in (1, 2, 0)", "for i in (0, 1, 2)",
      "tests/test_colour.py -k ffv1"),
-    ("subsampled chroma max-pooled, not averaged", "vmatte/colour.py", "chroma = F.avg_pool2d(",
-     "chroma = F.max_pool2d(", "tests/test_colour.py"),
+    ("subsampled chroma from the top row of each block, not averaged over both", "vmatte/colour.py",
+     "x = pairs[:, :, :w] + pairs[:, :, w:]", "x = pairs[:, :, :w] * 2", "tests/test_colour.py"),
 
 ]
 

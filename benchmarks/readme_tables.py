@@ -195,6 +195,11 @@ def cpu() -> str:
          f"{r['h264_planes_ms']} ms"] for d in ds for r in d["rows"]] + [
         [f"{r['size']} decode to a float tensor, swscale rgb24 / planes by vmatte.colour (CPU)",
          f"{r['decode_swscale_rgb24_ms']} / {r['decode_planes_colour_ms']} ms"] for d in ds for r in d["rows"]])
+    add("colour-paths-before-after-cpu", lambda ds: [
+        [f"{size} picture to H.264's 4:2:0 planes, the code before / now (chroma averaged in RGB ahead of the "
+         "matrix), alternating runs", f"{span(r[i]['h264_planes_ms'] for r in d['runs']['baseline'])} / "
+         f"{span(r[i]['h264_planes_ms'] for r in d['runs']['this'])} ms"]
+        for d in ds for i, size in enumerate(row["size"] for row in d["runs"]["this"][0])])
     add("allocator-cpu", lambda ds: [
         ["720p blur-background composite, glibc's default allocator / as vmatte sets it (ms, fresh processes)",
          f"{span(d['compose_720p_blur_ms']['glibc_default'])} / {span(d['compose_720p_blur_ms']['vmatte'])}"]

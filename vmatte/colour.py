@@ -98,13 +98,27 @@ def yuv_to_rgb(y: torch.Tensor, u: torch.Tensor, v: torch.Tensor, fmt: YuvFormat
     return torch.stack([r, g, b]).clamp_(0, 1)
 
 
+def _area(x: torch.Tensor, rows: int) -> torch.Tensor:
+    """[C,H,W] averaged over blocks of `rows` x 2 pixels (at an odd size the last block repeats the
+    edge pixels): pairs of rows, then of columns, added as strided views (faster than avg_pool2d)."""
+    if x.shape[2] % 2 or x.shape[1] % rows:
+        x = F.pad(x[None], (0, x.shape[2] % 2, 0, x.shape[1] % rows), mode="replicate")[0]
+    c, h, w = x.shape
+    if rows == 2:
+        pairs = x.reshape(c, h // 2, 2 * w)
+        x = pairs[:, :, :w] + pairs[:, :, w:]
+    cols = x.reshape(c, x.shape[1], w // 2, 2)
+    return (cols[..., 0] + cols[..., 1]).mul_(1.0 / (2 * rows))
+
+
 def rgb_to_yuv(rgb: torch.Tensor, fmt: YuvFormat, subsampling: str = "444",
                alpha: torch.Tensor | None = None, dtype: torch.dtype = torch.int32) -> list[torch.Tensor]:
     """RGB [3,H,W] float 0..1 (and alpha [H,W] 0..1) -> the planes an encoder takes, as code values of
     `dtype` (int32, or uint8 for 8 bits): [Y, U, V] (+ [A], full range) at 4:4:4, or with U and V averaged
     over 2x1 blocks at 4:2:2 and 2x2 at 4:2:0 (FFmpeg's area filter; at an odd size the last block is
-    the edge pixels, repeated). One matrix product makes all three planes in code values (averaging
-    commutes with it), then rounding and clamping run in place: a few passes over the picture."""
+    the edge pixels, repeated). Matrix products make the planes in code values; averaging commutes with
+    them, so chroma is averaged in RGB first and converted at its own size (one row over the whole
+    picture for luma, two over a half or a quarter of it). Rounding and clamping then run in place."""
     if subsampling not in ("444", "422", "420"):
         raise ValueError(f"subsampling must be 444, 422 or 420, got {subsampling!r}")
     y0, ys, c0, cs = fmt.levels()
@@ -113,14 +127,16 @@ def rgb_to_yuv(rgb: torch.Tensor, fmt: YuvFormat, subsampling: str = "444",
     m = rgb.new_tensor([[ys * kr, ys * kg, ys * kb],
                         [-cs * kr / (2 * (1 - kb)), -cs * kg / (2 * (1 - kb)), cs / 2],
                         [cs / 2, -cs * kg / (2 * (1 - kr)), -cs * kb / (2 * (1 - kr))]], dtype=torch.float32)
+    offsets = m.new_tensor([[y0], [c0], [c0]])
+    rgb = rgb.float()
     _, h, w = rgb.shape
-    yuv = torch.addmm(m.new_tensor([[y0], [c0], [c0]]), m, rgb.float().reshape(3, -1)).view(3, h, w)
-    luma, chroma = yuv[0], yuv[1:]
-    if subsampling != "444":
-        rows = 2 if subsampling == "420" else 1
-        pad = (0, w % 2, 0, h % rows)
-        chroma = F.avg_pool2d(F.pad(chroma[None], pad, mode="replicate") if any(pad) else chroma[None],
-                              (rows, 2))[0]
+    if subsampling == "444":
+        yuv = torch.addmm(offsets, m, rgb.reshape(3, -1)).view(3, h, w)
+        luma, chroma = yuv[0], yuv[1:]
+    else:
+        luma = torch.addmm(offsets[:1], m[:1], rgb.reshape(3, -1)).view(h, w)
+        small = _area(rgb, 2 if subsampling == "420" else 1)
+        chroma = torch.addmm(offsets[1:], m[1:], small.reshape(3, -1)).view(2, *small.shape[1:])
     top = (1 << fmt.bits) - 1
     planes = [luma, chroma[0], chroma[1]]
     if alpha is not None:
