@@ -123,14 +123,48 @@ def test_a_planar_source_mattes_as_ffmpeg_rgb_does(tmp_path, model):
     assert cuts[0] == cuts[1] == [8]
 
 
-def test_mirror_and_rotation_of_planes_match_the_rgb_picture():
+@pytest.mark.parametrize("layout", ["yuv420p", "yuv420p10le", "nv12", "p010le"])
+def test_mirror_and_rotation_of_planes_match_the_rgb_picture(layout):
+    """A phone's rotated clip and live's selfie mirror, on 8-bit, 10-bit (uint16: torch cannot flip it) and
+    NVDEC's interleaved planes: the same picture as FFmpeg's RGB turned and flipped by numpy, left-sited
+    chroma included (turning happens after conversion, so the siting stays the decoder's)."""
     frame = av.VideoFrame.from_ndarray(person_frames(1, 64, 48)[0], format="rgb24").reformat(
-        format="yuv420p", interpolation=ACCURATE)
-    image = planar.yuv_image(frame, "centre")
-    rgb = to_tensor(image, CPU, torch.float32)
-    assert torch.allclose(to_tensor(image.mirrored(), CPU, torch.float32), rgb.flip(-1), atol=1e-6)
-    turned = to_tensor(image.rotated(1), CPU, torch.float32)
-    assert turned.shape[-2:] == (64, 48) and image.rotated(1).shape == (64, 48, 3)
+        format=layout, interpolation=ACCURATE)
+    image = planar.yuv_image(frame, "left")
+    upright = to_tensor(image, CPU, torch.float32)[0].permute(1, 2, 0).numpy()
+
+    def picture(img):
+        return to_tensor(img, CPU, torch.float32)[0].permute(1, 2, 0).numpy()
+
+    for turns in range(4):
+        want = np.rot90(upright, turns)
+        turned = image.rotated(turns)
+        assert turned.shape == want.shape
+        assert np.abs(picture(turned) - want).max() < 1e-6
+        assert np.abs(picture(turned.mirrored()) - want[:, ::-1]).max() < 1e-6
+        # turning a mirrored picture turns what is seen, as a person holding the phone would
+        assert np.abs(picture(turned.mirrored().rotated(1)) - np.rot90(want[:, ::-1], 1)).max() < 1e-6
+        thumb = turned.thumbnail(8, 6) if turns % 2 == 0 else turned.thumbnail(6, 8)
+        assert thumb.shape[1:] == ((6, 8) if turns % 2 == 0 else (8, 6))
+    assert image.mirrored().mirrored() == image
+
+
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv420p10le"])
+def test_a_phones_rotated_clip_comes_upright_from_its_planes(tmp_path, pix_fmt):
+    """The display matrix of a phone held upright, on 8-bit and 10-bit H.264: the planes' picture equals
+    FFmpeg's RGB of the same file, turned the same way, frame for frame."""
+    from tests.test_convert import with_display_matrix
+
+    plain, turned = tmp_path / "plain.mov", tmp_path / "turned.mov"
+    _clip(plain, "libx264", pix_fmt, {"x264-params": "colormatrix=bt709"}, width=96, height=64)
+    with_display_matrix(plain, turned, (0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30))
+    src = VideoFileSource(turned, planes=True)
+    assert (src.info.width, src.info.height) == (64, 96)
+    got = [to_tensor(f.image, CPU, torch.float32)[0].permute(1, 2, 0).numpy() * 255 for f in src.frames()]
+    src.close()
+    want = [np.rot90(w, -1) for w in _ffmpeg_rgb(plain, 4)]
+    assert len(got) == len(want) == 4 and got[0].shape == (96, 64, 3)
+    assert max(np.abs(np.round(g) - w).max() for g, w in zip(got, want)) <= 1
 
 
 def test_without_a_gpu_nvdec_falls_back_with_one_line_at_verbose(tmp_path, caplog):

@@ -14,7 +14,7 @@ uses it where the engine is on a GPU (io.planar), while a CPU engine keeps swsca
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -151,18 +151,29 @@ class YuvImage:
 
     planes: Y [H,W] and U, V ([H,W] or subsampled); or Y and one interleaved UV plane [Hc,Wc,2] (NV12,
     P010). Integer tensors on any device (CPU planes may share the decoder's buffer: `owner` keeps it).
-    shift: low bits to drop (P010 keeps its 10 bits at the top of 16)."""
+    shift: low bits to drop (P010 keeps its 10 bits at the top of 16).
+    turns, mirror: the picture is the planes' RGB turned `turns` quarter turns counter-clockwise, then
+    (if `mirror`) flipped left to right. Applied after conversion, to the RGB: the chroma keeps the siting
+    it was decoded with, and no integer plane (uint16 has few kernels) is moved."""
 
     planes: tuple[torch.Tensor, ...]
     fmt: YuvFormat
     shift: int = 0
     owner: object = None
+    turns: int = 0
+    mirror: bool = False
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        """The RGB picture's shape, (H, W, 3), as an HxWx3 array's."""
+        """The RGB picture's shape, (H, W, 3), as an HxWx3 array's (turned, where it is)."""
         h, w = self.planes[0].shape[:2]
-        return h, w, 3
+        return (w, h, 3) if self.turns % 2 else (h, w, 3)
+
+    def _upright(self, rgb: torch.Tensor) -> torch.Tensor:
+        """[3,H,W] as the picture is seen: turned, then mirrored."""
+        if self.turns:
+            rgb = torch.rot90(rgb, self.turns, (1, 2))
+        return rgb.flip(2) if self.mirror else rgb
 
     def chroma(self) -> tuple[torch.Tensor, torch.Tensor]:
         if len(self.planes) == 2:
@@ -174,29 +185,32 @@ class YuvImage:
         """RGB [3,H,W] float32 0..1, computed where the planes are."""
         y, (u, v) = self.planes[0], self.chroma()
         y, u, v = (codes(p, self.shift) for p in (y, u, v))
-        return yuv_to_rgb(y, u, v, self.fmt)
+        return self._upright(yuv_to_rgb(y, u, v, self.fmt))
 
     def thumbnail(self, width: int, height: int) -> torch.Tensor:
         """A width x height RGB [3,h,w] float 0..1 area average, made where the planes are, from every
         step-th sample (at least 8 per cell), so a 1080p frame costs about what a thumbnail's pixels do."""
+        if self.turns % 2:  # made in the planes' orientation, then turned
+            width, height = height, width
         out = []
         for p in (self.planes[0], *self.chroma()):
             step = max(1, min(p.shape[0] // (height * 8), p.shape[1] // (width * 8)))
             c = codes(p[::step, ::step], self.shift).float()
             out.append(F.interpolate(c[None, None], size=(height, width), mode="area")[0, 0])
-        return yuv_to_rgb(*out, self.fmt)
+        return self._upright(yuv_to_rgb(*out, self.fmt))
 
     def moved(self, move) -> YuvImage:
         """The same picture with `move` (tensor -> tensor, e.g. an upload) applied to every plane."""
-        return YuvImage(tuple(move(p) for p in self.planes), self.fmt, self.shift, self.owner)
+        return replace(self, planes=tuple(move(p) for p in self.planes))
 
     def mirrored(self) -> YuvImage:
         """Flipped left to right (a selfie view)."""
-        return self.moved(lambda p: p.flip(1))
+        return replace(self, mirror=not self.mirror)
 
     def rotated(self, turns: int) -> YuvImage:
-        """Turned `turns` quarter turns counter-clockwise (a display-matrix rotation)."""
-        return self.moved(lambda p: torch.rot90(p, turns, (0, 1)))
+        """Turned `turns` quarter turns counter-clockwise (a display-matrix rotation). Turning a mirrored
+        picture is mirroring one turned the other way."""
+        return replace(self, turns=(self.turns + (-turns if self.mirror else turns)) % 4)
 
 
 def codes(p: torch.Tensor, shift: int = 0) -> torch.Tensor:

@@ -62,8 +62,9 @@ def yuv_image(frame: av.VideoFrame, siting: str = "left") -> YuvImage | None:
         return None  # PyAV exports only these surfaces by DLPack, and odd sizes' chroma one row short
     _, _, interleaved, shift = PLANAR_FORMATS[name]
     planes = tuple(torch.from_dlpack(p) for p in frame.planes[:2 if interleaved else 3])
-    if hw:
-        return YuvImage(tuple(p.clone() for p in planes), fmt, shift)
+    if hw:  # uint16 (P010) copied as int16: the same bits, by a kernel every torch build has
+        return YuvImage(tuple(p.view(torch.int16).clone().view(torch.uint16) if p.dtype == torch.uint16
+                              else p.clone() for p in planes), fmt, shift)
     return YuvImage(planes, fmt, shift, owner=frame)
 
 
