@@ -61,7 +61,10 @@ def yuv_image(frame: av.VideoFrame, siting: str = "left") -> YuvImage | None:
     if fmt is None or hw and (name not in HW_EXPORTS or frame.width % 2 or frame.height % 2):
         return None  # PyAV exports only these surfaces by DLPack, and odd sizes' chroma one row short
     _, _, interleaved, shift = PLANAR_FORMATS[name]
-    planes = tuple(torch.from_dlpack(p) for p in frame.planes[:2 if interleaved else 3])
+    # The planes' DLPack capsules, asked for without a stream: torch.from_dlpack(plane) would pass its
+    # current stream, which PyAV refuses for a CUDA surface. None is right here: FFmpeg copies an NVDEC
+    # surface out on the context's default stream, which torch's work on this thread follows.
+    planes = tuple(torch.from_dlpack(p.__dlpack__()) for p in frame.planes[:2 if interleaved else 3])
     if hw:  # uint16 (P010) copied as int16: the same bits, by a kernel every torch build has
         return YuvImage(tuple(p.view(torch.int16).clone().view(torch.uint16) if p.dtype == torch.uint16
                               else p.clone() for p in planes), fmt, shift)
