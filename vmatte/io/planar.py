@@ -4,13 +4,16 @@ With a CUDA engine a video source hands on colour.YuvImage pictures instead of s
 planes (8 or 16 bits, a half or a third of RGB's bytes) go up to the GPU and are converted there
 (pixels.to_tensor). NVDEC, FFmpeg's `cuda` hwaccel in PyAV, decodes into GPU memory, and its NV12/P010
 surfaces are taken over by DLPack without leaving the card. Where NVDEC cannot be used (no driver,
-a codec, profile or size it does not take) decoding falls back to the CPU, saying so at -v only.
-A CPU engine keeps swscale's rgb24 path, which is faster there than converting planes with torch
-(640x360: 0.15 against 0.85 ms; 1080p: 1.7 against 13.2 ms on the 2-core machine, with the float
-conversion: benchmarks/colour_paths.py).
+no NVDEC library, a codec, profile or size it does not take) decoding falls back to the CPU, saying
+so at -v only. A CPU engine keeps swscale's rgb24 path, which is faster there than converting planes
+with torch (640x360: 0.22 against 1.69 ms; 1080p: 1.58 against 17.0 ms on the 2-core machine, with
+the float conversion: benchmarks/colour_paths.py).
 """
 from __future__ import annotations
 
+import ctypes
+import functools
+import sys
 from dataclasses import replace
 
 import av
@@ -92,6 +95,10 @@ def open_nvdec(spec: str, device: int, options: dict) -> av.container.InputConta
     context), or None, with one line at -v, where NVDEC cannot be used here."""
     from av.codec.hwaccel import HWAccel
 
+    missing = nvdec_library_missing()
+    if missing is not None:
+        log.info(f"NVDEC is not available ({missing}); decoding on the CPU")
+        return None
     try:
         hw = HWAccel("cuda", device=str(device), allow_software_fallback=True, options={"primary_ctx": "1"},
                      is_hw_owned=True)
@@ -99,6 +106,20 @@ def open_nvdec(spec: str, device: int, options: dict) -> av.container.InputConta
     except (av.error.FFmpegError, RuntimeError, ValueError, TypeError) as e:
         log.info(f"NVDEC is not available ({e}); decoding on the CPU")
         return None
+
+
+@functools.cache
+def nvdec_library_missing() -> str | None:
+    """Why NVDEC's driver library cannot be loaded on Linux, or None. Without it FFmpeg would open the
+    GPU and then decode on the CPU, and the note would blame the stream; containers often lack it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        ctypes.CDLL("libnvcuvid.so.1")
+    except OSError:
+        return ("its driver library libnvcuvid.so.1 is not installed; in a container, add video to "
+                "NVIDIA_DRIVER_CAPABILITIES")
+    return None
 
 
 def nvdec_refusal(stream) -> str | None:
