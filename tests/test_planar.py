@@ -126,16 +126,17 @@ def test_a_planar_source_mattes_as_ffmpeg_rgb_does(tmp_path, model):
 @pytest.mark.parametrize("layout", ["yuv420p", "yuv420p10le", "nv12", "p010le"])
 def test_mirror_and_rotation_of_planes_match_the_rgb_picture(layout):
     """A phone's rotated clip and live's selfie mirror, on 8-bit, 10-bit (uint16: torch cannot flip it) and
-    NVDEC's interleaved planes: the same picture as FFmpeg's RGB turned and flipped by numpy, left-sited
-    chroma included (turning happens after conversion, so the siting stays the decoder's)."""
+    NVDEC's interleaved planes: the same picture as the upright conversion turned and flipped by numpy,
+    left-sited chroma included (turning happens after conversion, so the siting stays the decoder's).
+    The upright conversion itself is held to FFmpeg's by the tests above."""
     frame = av.VideoFrame.from_ndarray(person_frames(1, 64, 48)[0], format="rgb24").reformat(
         format=layout, interpolation=ACCURATE)
     image = planar.yuv_image(frame, "left")
-    upright = to_tensor(image, CPU, torch.float32)[0].permute(1, 2, 0).numpy()
 
     def picture(img):
         return to_tensor(img, CPU, torch.float32)[0].permute(1, 2, 0).numpy()
 
+    upright = picture(image)
     for turns in range(4):
         want = np.rot90(upright, turns)
         turned = image.rotated(turns)
@@ -158,10 +159,8 @@ def test_a_phones_rotated_clip_comes_upright_from_its_planes(tmp_path, pix_fmt):
     plain, turned = tmp_path / "plain.mov", tmp_path / "turned.mov"
     _clip(plain, "libx264", pix_fmt, {"x264-params": "colormatrix=bt709"}, width=96, height=64)
     with_display_matrix(plain, turned, (0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30))
-    src = VideoFileSource(turned, planes=True)
+    got, src = _planar_rgb(turned, 4)
     assert (src.info.width, src.info.height) == (64, 96)
-    got = [to_tensor(f.image, CPU, torch.float32)[0].permute(1, 2, 0).numpy() * 255 for f in src.frames()]
-    src.close()
     want = [np.rot90(w, -1) for w in _ffmpeg_rgb(plain, 4)]
     assert len(got) == len(want) == 4 and got[0].shape == (96, 64, 3)
     assert max(np.abs(np.round(g) - w).max() for g, w in zip(got, want)) <= 1
@@ -191,10 +190,11 @@ def test_nvdec_refuses_what_it_cannot_decode(tmp_path):
 
 @CUDA
 def test_nvdec_frames_stay_on_the_gpu_and_convert_as_ffmpeg_does(tmp_path, caplog):
+    missing = planar.nvdec_library_missing()
+    if missing:
+        pytest.skip(f"this GPU host has no NVDEC: {missing}")
     path = tmp_path / "c.mp4"
     _clip(path, "libx264", "yuv420p", {"x264-params": "colormatrix=bt709"}, 320, 240, 8)
-    if planar.nvdec_library_missing():
-        pytest.skip(f"this GPU host has no NVDEC: {planar.nvdec_library_missing()}")
     want = _ffmpeg_rgb(path, 8)
     with caplog.at_level(logging.INFO, logger="vmatte"):
         src = VideoFileSource(path, device=torch.device("cuda"))
