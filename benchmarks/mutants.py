@@ -115,7 +115,16 @@ MUTANTS = [
      "return rgb.flip(2) if self.mirror else rgb", "return rgb", "tests/test_planar.py -k mirror"),
     ("subsampled chroma from the top row of each block, not averaged over both", "vmatte/colour.py",
      "x = pairs[:, :, :w] + pairs[:, :, w:]", "x = pairs[:, :, :w] * 2", "tests/test_colour.py"),
-
+    ("planes: the first-frame check passes whatever the error", "vmatte/io/video_source.py",
+     "if off <= planar.MAX_CODES:", "if off == off:", "tests/test_planar.py -k fault"),
+    ("planes: the check compares the mean, not the worst pixel", "vmatte/io/planar.py",
+     "return (got - want).abs().max().item()", "return (got - want).abs().mean().item()",
+     "tests/test_planar.py -k fault"),
+    ("NVDEC's failed first frame not reopened on the CPU", "vmatte/io/video_source.py",
+     "            raise _PlanesFailed(why)  # reopened", "            pass  # reopened",
+     "tests/test_planar.py -k nvdec"),
+    ("NVDEC's first-frame decode error taken as a damaged file", "vmatte/io/video_source.py",
+     'raise _PlanesFailed(f"NVDEC:', 'raise VmatteError(f"NVDEC:', "tests/test_planar.py -k nvdec"),
 ]
 
 

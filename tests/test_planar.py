@@ -232,3 +232,153 @@ def test_the_allocator_is_set_once_unless_the_user_set_it():
                             env={**base, "MALLOC_TRIM_THRESHOLD_": "1000000"})
     assert ours.stdout.split() == ["True", "True"]
     assert theirs.stdout.split() == ["False", "False"]
+
+
+# The planar path's self-check (issue 25): a fault anywhere on it sends the clip down the CPU path, whose
+# frames are swscale's own, with one line at -v. The faults are injected into the same torch code a GPU runs.
+
+def _wrong_matrix(monkeypatch):
+    monkeypatch.setitem(planar.AVCOL_SPC, 1, "bt2020")  # a BT.709 stream read as BT.2020
+
+
+def _wrong_siting(monkeypatch):
+    monkeypatch.setattr(planar, "chroma_siting", lambda frame, image, default: "topleft")
+
+
+def _shifted_plane(monkeypatch):
+    real = planar.yuv_image
+
+    def shifted(frame, siting="left"):
+        image = real(frame, siting)
+        y, u, v = image.planes
+        return YuvImage((y, torch.roll(u, 1, 1), v), image.fmt, image.shift)
+
+    monkeypatch.setattr(planar, "yuv_image", shifted)
+
+
+def _one_tile_lost(monkeypatch):
+    """One 8x8-pixel tile whose chroma never arrived (a partial copy): small on average, wrong where it is."""
+    real = planar.yuv_image
+
+    def torn(frame, siting="left"):
+        image = real(frame, siting)
+        y, u, v = image.planes
+        u = u.clone()
+        u[:4, :4] = 0
+        return YuvImage((y, u, v), image.fmt, image.shift)
+
+    monkeypatch.setattr(planar, "yuv_image", torn)
+
+
+def _dlpack_raises(monkeypatch):
+    def boom(*a, **k):
+        raise BufferError("DLPack export refused")
+
+    monkeypatch.setattr(torch, "from_dlpack", boom)
+
+
+def _conversion_raises(monkeypatch):
+    import vmatte.colour
+
+    def boom(*a, **k):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered\nmore")
+
+    monkeypatch.setattr(vmatte.colour, "yuv_to_rgb", boom)
+
+
+FAULTS = {"wrong matrix": _wrong_matrix, "wrong siting": _wrong_siting, "shifted plane": _shifted_plane,
+          "one tile lost": _one_tile_lost, "DLPack raises": _dlpack_raises, "conversion raises": _conversion_raises}
+
+
+def _fault_clip(path) -> list[np.ndarray]:
+    """A BT.709 H.264 clip with colour detail, and its frames as the CPU path gives them (swscale's rgb24)."""
+    _clip(path, "libx264", "yuv420p", {"x264-params": "colormatrix=bt709"}, 96, 64, 6)
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def _vmatte_lines(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "vmatte"]
+
+
+def test_unfaulted_planes_pass_their_check_silently(tmp_path, caplog):
+    path = tmp_path / "c.mp4"
+    _fault_clip(path)
+    with caplog.at_level(logging.INFO, logger="vmatte"), VideoFileSource(path, planes=True) as src:
+        frames = [f.image for f in src.frames()]
+    assert src.checked and all(isinstance(f, YuvImage) for f in frames)
+    assert _vmatte_lines(caplog) == []
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_a_fault_on_the_planar_path_falls_back_to_the_cpu_for_the_clip(tmp_path, caplog, monkeypatch, fault):
+    """Caught on the first frame, before anything is matted: every frame is then the CPU path's, exactly."""
+    path = tmp_path / "c.mp4"
+    want = _fault_clip(path)
+    FAULTS[fault](monkeypatch)
+    with caplog.at_level(logging.INFO, logger="vmatte"), VideoFileSource(path, planes=True) as src:
+        got = [f.image for f in src.frames()]
+    assert len(got) == len(want) == 6
+    assert all(isinstance(g, np.ndarray) and np.array_equal(g, w) for g, w in zip(got, want)), fault
+    lines = _vmatte_lines(caplog)
+    assert len(lines) == 1 and lines[0].levelno == logging.INFO, [r.getMessage() for r in lines]
+    assert "on the CPU" in lines[0].getMessage() and "\n" not in lines[0].getMessage()
+
+
+def test_a_fault_after_the_first_frame_converts_the_rest_on_the_cpu(tmp_path, caplog, monkeypatch):
+    path = tmp_path / "c.mp4"
+    want = _fault_clip(path)
+    real, calls = torch.from_dlpack, []
+
+    def fails_from_frame_3(*a, **k):
+        calls.append(1)
+        if len(calls) > 6:  # three planes a frame
+            raise BufferError("DLPack export refused")
+        return real(*a, **k)
+
+    monkeypatch.setattr(torch, "from_dlpack", fails_from_frame_3)
+    with caplog.at_level(logging.INFO, logger="vmatte"), VideoFileSource(path, planes=True) as src:
+        got = [f.image for f in src.frames()]
+    assert [type(g).__name__ for g in got] == ["YuvImage"] * 2 + ["ndarray"] * 4
+    assert all(np.array_equal(g, w) for g, w in zip(got[2:], want[2:]))
+    assert len(_vmatte_lines(caplog)) == 1
+
+
+class _FailingDecode:
+    """A container standing in for NVDEC's whose decoding fails (a surface the driver refuses)."""
+
+    def __init__(self, container) -> None:
+        self._c = container
+
+    def __getattr__(self, name):
+        return getattr(self._c, name)
+
+    def demux(self, *streams):
+        raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+
+
+@pytest.mark.parametrize("fault", ["decode raises", "wrong matrix", "DLPack raises"])
+def test_nvdecs_first_frame_failing_reopens_the_clip_on_the_cpu(tmp_path, caplog, monkeypatch, fault):
+    """The NVDEC case, up to the hardware: open_nvdec hands over a container (here a CPU one, as no NVDEC
+    exists on this machine); a fault on its first picture reopens the file for the CPU before any frame
+    is handed on, and the clip is whole and right."""
+    path = tmp_path / "c.mp4"
+    want = _fault_clip(path)
+    opened = []
+
+    def fake_nvdec(spec, device, options):
+        c = av.open(spec, **options)
+        opened.append(c)
+        return _FailingDecode(c) if fault == "decode raises" else c
+
+    monkeypatch.setattr(planar, "open_nvdec", fake_nvdec)
+    monkeypatch.setattr(planar, "SoftwareNote", lambda codec: lambda frame: None)  # its frames are software ones
+    if fault != "decode raises":
+        FAULTS[fault](monkeypatch)
+    with caplog.at_level(logging.INFO, logger="vmatte"), VideoFileSource(path, planes=True, nvdec=True) as src:
+        assert src.nvdec is None and not src.planar
+        got = [f.image for f in src.frames()]
+    assert len(opened) == 1
+    assert len(got) == 6 and all(np.array_equal(g, w) for g, w in zip(got, want))
+    lines = _vmatte_lines(caplog)
+    assert len(lines) == 1 and "first frame" in lines[0].getMessage(), [r.getMessage() for r in lines]

@@ -22,6 +22,9 @@ from av.video.reformatter import Interpolation
 
 from ..colour import SITINGS, YuvFormat, YuvImage
 from ..errors import log
+from ..pixels import to_tensor
+
+MAX_CODES = 1.0  # how far (8-bit codes) the planes' first picture may be from FFmpeg's before the CPU path is used
 
 ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
@@ -88,6 +91,18 @@ def chroma_siting(frame: av.VideoFrame, image: YuvImage, default: str) -> str:
         errors[siting] = (trial.to_rgb().cpu() * 255 - want).abs().mean().item()
     best = min(errors, key=errors.get)
     return best if errors[best] < errors[default] - 1e-3 else default
+
+
+def conversion_error(frame: av.VideoFrame, image: YuvImage, device: torch.device) -> float:
+    """The largest difference, in 8-bit codes, between `image` converted as the engine will convert it
+    (pixels.to_tensor on `device`: uploaded, then converted there) and FFmpeg's accurate conversion of the
+    same decoded `frame` on the CPU. Both are taken upright: the image's turns and mirror are undone."""
+    want = torch.from_numpy(frame.to_ndarray(format="rgb24", interpolation=ACCURATE)).permute(2, 0, 1).float()
+    upright = replace(image, turns=0, mirror=False)
+    got = to_tensor(upright, device, torch.float32)[0].cpu().mul_(255).round_()
+    if got.shape != want.shape:
+        return float("inf")
+    return (got - want).abs().max().item()
 
 
 def open_nvdec(spec: str, device: int, options: dict) -> av.container.InputContainer | None:

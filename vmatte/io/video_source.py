@@ -91,30 +91,46 @@ def pick_stream(container: av.container.InputContainer, spec: str, index: int | 
     return best
 
 
+class _PlanesFailed(Exception):
+    """NVDEC's first picture could not be used (decoded, exported or converted wrongly): the clip is
+    reopened for the CPU."""
+
+
 class VideoFileSource(Closing):
     """Decodes one video stream of a file or URL (the main one, or `stream`) to RGB frames; the first
     audio stream's packets go to `info.audio` as they are demuxed. Missing or non-increasing timestamps
     (raw streams, broken muxers, joined recordings) are rebuilt from the frame rate, with a warning.
     With `device` a CUDA device (the engine's), frames stay in their YUV planes for conversion there,
-    decoded by NVDEC where it can (io.planar); `planes` overrides whether frames are planes. A context
-    manager."""
+    decoded by NVDEC where it can (io.planar); `planes` overrides whether frames are planes, and `nvdec`
+    whether NVDEC is tried (default: with a CUDA device). The first picture's planes are checked against
+    FFmpeg's conversion; a failure sends the clip down the CPU path, said at -v. A context manager."""
 
     def __init__(self, spec: str | Path, stream: int | None = None, device: torch.device | None = None,
-                 planes: bool | None = None) -> None:
+                 planes: bool | None = None, nvdec: bool | None = None) -> None:
         self.spec = str(spec)
         self.name = self.spec if is_url(spec) else Path(spec).name
         self.live = is_url(spec) and self.spec.split("://")[0].lower() in LIVE_SCHEMES
         self.rebuilt = False  # set when frames() had to rebuild timestamps from the frame rate
         cuda = device is not None and device.type == "cuda"
+        self.device = device if device is not None else torch.device("cpu")  # where the engine converts planes
         self.planar = cuda if planes is None else planes  # planes=True on a CPU: for tests and benchmarks
         self.nvdec: planar.SoftwareNote | None = None  # set when NVDEC decodes
         self.siting: str | None = None  # the chroma siting of planes, found on the first one
+        self.checked = False  # the first picture's planes converted as FFmpeg converts it
         self.container = open_container(spec)
         try:
-            if cuda and self.planar and not self.live:
-                gpu = device.index if device.index is not None else torch.cuda.current_device()
+            if self.planar and not self.live and (cuda if nvdec is None else nvdec):
+                gpu = self.device.index if self.device.index is not None else \
+                    torch.cuda.current_device() if cuda else 0
                 stream = self._try_nvdec(stream, gpu)
-            self.info = self._probe(stream)
+            try:
+                self.info = self._probe(stream)
+            except _PlanesFailed as e:  # NVDEC's first picture: decode the whole clip on the CPU instead
+                log.info(f"the planar pixel path failed on the first frame ({e}); decoding and converting "
+                         f"{self.name} on the CPU")
+                self.container.close()
+                self.container, self.nvdec, self.planar = open_container(spec), None, False
+                self.info = self._probe(stream)
         except BaseException:
             self.container.close()
             raise
@@ -127,12 +143,13 @@ class VideoFileSource(Closing):
         if why is not None:
             log.info(f"{why}; decoding on the CPU")
             return v.index
+        chosen, codec = v.index, v.codec_context.name  # read before the container (and the stream) is freed
         hw = planar.open_nvdec(self.spec, index, {"metadata_errors": "ignore"})
         if hw is not None:
             self.container.close()
             self.container = hw
-            self.nvdec = planar.SoftwareNote(v.codec_context.name)
-        return v.index
+            self.nvdec = planar.SoftwareNote(codec)
+        return chosen
 
     def _probe(self, stream: int | None) -> SourceInfo:
         c = self.container
@@ -178,6 +195,8 @@ class VideoFileSource(Closing):
                         self.nvdec(f)
                     yield self._picture(f, v), f.pts, time.perf_counter()
         except av.error.FFmpegError as e:
+            if self.nvdec is not None and not self.checked:
+                raise _PlanesFailed(f"NVDEC: {e.strerror or type(e).__name__}") from None
             raise VmatteError(f"{self.spec} is damaged: decoding stopped ({e.strerror or type(e).__name__}); "
                               "re-export or repair the file") from None
         finally:
@@ -188,11 +207,7 @@ class VideoFileSource(Closing):
         """A decoded frame as its planes (for a CUDA engine, where the format allows) or as RGB (an NVDEC
         surface PyAV cannot export is downloaded by swscale), turned upright."""
         turns = round((getattr(f, "rotation", 0) or 0) / 90) % 4
-        yuv = planar.yuv_image(f, self.siting or "left") if self.planar else None
-        if yuv is not None and self.siting is None:  # the stream's chroma siting, from its first picture
-            default = "centre" if v.codec_context.name in planar.CENTRE_SITED else "left"
-            self.siting = planar.chroma_siting(f, yuv, default)
-            yuv = replace(yuv, fmt=replace(yuv.fmt, siting=self.siting))
+        yuv = self._planes(f, v) if self.planar else None
         if yuv is not None:
             return yuv.rotated(turns) if turns else yuv
         deep = _bit_depth(v) > 8
@@ -200,6 +215,32 @@ class VideoFileSource(Closing):
             f = f.reformat(format="yuv444p16le")  # swscale garbles odd-width 4:2:x -> rgb48
         img = f.to_ndarray(format="rgb48le" if deep else "rgb24")
         return np.ascontiguousarray(np.rot90(img, turns)) if turns else img
+
+    def _planes(self, f: av.VideoFrame, v) -> YuvImage | None:
+        """`f`'s planes, or None where swscale converts it. The first picture finds the stream's chroma
+        siting and is checked: converted as the engine will convert it, it must be within MAX_CODES of
+        FFmpeg's own conversion. A wrong matrix, siting or plane layout, or a failure of DLPack or the
+        device's conversion, sends this clip down the CPU path instead (planar frames never mix with a
+        wrong picture)."""
+        try:
+            yuv = planar.yuv_image(f, self.siting or "left")
+            if yuv is None or self.checked:
+                return yuv
+            default = "centre" if v.codec_context.name in planar.CENTRE_SITED else "left"
+            self.siting = planar.chroma_siting(f, yuv, default)
+            yuv = replace(yuv, fmt=replace(yuv.fmt, siting=self.siting))
+            off = planar.conversion_error(f, yuv, self.device)
+            if off <= planar.MAX_CODES:
+                self.checked = True
+                return yuv
+            why = f"its picture is {off:.0f} 8-bit codes from FFmpeg's conversion"
+        except (RuntimeError, ValueError, TypeError, BufferError) as e:  # DLPack, a device, a kernel
+            why = f"{type(e).__name__}: {e}".splitlines()[0]
+        if self.nvdec is not None and not self.checked:
+            raise _PlanesFailed(why)  # reopened for the CPU before any frame is handed on
+        log.info(f"the planar pixel path failed ({why}); {self.name} is converted on the CPU from here on")
+        self.planar = False
+        return None
 
     def frames(self, stop: threading.Event | None = None) -> Iterator[Frame]:
         """Every frame, pts counted from the start of the clip; refuses a file cut short at its end."""
