@@ -51,7 +51,8 @@ def live(source: str = "0", sink: str = "virtual", **options: Any) -> LiveStats:
     try:
         check_size(src.info, opts.max_pixels)
         transparent = matting.background == "transparent"
-        out = open_sink(opts.sink, "rgba" if transparent else "rgb", src.info, live=True)
+        out = open_sink(opts.sink, "rgba" if transparent else "rgb", src.info, live=True,
+                        keyframe_seconds=opts.keyframe_seconds)
         try:
             tune_allocator()  # frame-sized blocks stay in the heap (vmatte/memory.py)
             stats = _Session(src, out, matting, opts).run()
@@ -106,6 +107,8 @@ class _Session:
         self.scene_cuts = matting.scene_cuts == "reset"
         self.stats = LiveStats()
         self.latencies, self.sink_times = Samples(), Samples()
+        self.first_capture: float | None = None  # when the first frame handed to the sink was captured
+        self.first_second: list[float] = []  # latencies of the frames captured within 1 s of it
         self.stages = {k: Samples() for k in ("buffer", "network", "compose", "handoff")}
 
     def _picture(self, m, index: int = 0):
@@ -136,6 +139,10 @@ class _Session:
             picture, pts, captured, queued = item
             t0 = time.perf_counter()
             self.latencies.add(t0 - captured)
+            if self.first_capture is None:
+                self.first_capture = captured
+            if captured - self.first_capture < 1.0:
+                self.first_second.append(t0 - captured)
             self.stages["handoff"].add(t0 - queued)
             out = self._sink_pixels(picture)
             self.sink.write(out, pts)
@@ -221,7 +228,7 @@ class _Session:
         s.fps = s.frames_out / elapsed if elapsed > 0 else 0.0
         if self.latencies:
             s.latency_ms, s.sink_ms = percentiles(self.latencies), percentiles(self.sink_times)
-            s.first_second_ms = percentiles(self.latencies.values[:max(1, round(float(self.src.info.fps)))])
+            s.first_second_ms, s.first_second_frames = percentiles(self.first_second), len(self.first_second)
             s.stage_ms_p50 = {k: v.median_ms() for k, v in self.stages.items() if v}
         if not self.opts.quiet:
             print(s.status(elapsed, self.latencies), file=sys.stderr)

@@ -107,7 +107,10 @@ def source(value: Any) -> str:
 FPS = dict(kind=float, low=0, high=1000, open_low=True)
 STREAM = dict(kind=int, low=0, metavar="N")
 MAX_PIXELS = dict(kind=int, low=1, metavar="N")
-MAX_PIXELS_HELP = "refuse frames larger than this many pixels (default 40000000: 8K UHD fits), saying the memory needed"
+MAX_PIXELS_HELP = "refuse frames larger than this many pixels (8K UHD fits the default), saying the memory needed"
+KEYFRAME = dict(kind=float, low=0, high=60, open_low=True, metavar="SECONDS")
+KEYFRAME_HELP = ("live and udp:// H.264: the longest gap between keyframes, so a receiver that joins late shows "
+                 "a picture within it")
 QUIET, VERBOSE = "print nothing but errors", "also print details (fallbacks, choices made)"
 
 
@@ -156,9 +159,10 @@ class OutputOptions(Checked):
                                    ".webm (VP9), name_%06d.png", kind="path", metavar="PATH")
     foreground: str | None = option(None, "the predicted foreground colour, no alpha", kind="path", metavar="PATH")
     report: str | None = option(None, "also write the HTML quality report here", kind="path", metavar="PATH")
-    prores_encoder: str = option("aw", "aw (default, ~2.5x faster) or ks (slightly higher quality)",
-                                 choices=("aw", "ks"))
+    prores_encoder: str = option("ks", "ProRes 4444 encoder: ks (opaque is exactly opaque) or aw (alpha tops "
+                                 "out at 0.999)", choices=("ks", "aw"))
     crf: int = option(18, "quality for H.264 (0-51) and VP9 (0-63); lower is better", kind=int, low=0, high=63)
+    keyframe_seconds: float = option(1.0, KEYFRAME_HELP, **KEYFRAME)
     bit_depth: int = option(8, "PNG sequence depth", kind=int, choices=("8", "16"))
     audio: bool = option(True, "drop the audio", kind=bool, flag="--no-audio")
     fps: float | None = option(None, "frame rate of an image-sequence input (default 25)", **FPS)
@@ -175,6 +179,10 @@ class OutputOptions(Checked):
     progress: bool = option(True, "no progress bar", kind=bool, flag="--no-progress")
     quiet: bool = option(False, QUIET, kind=bool, short="-q")
     verbose: bool = option(False, VERBOSE, kind=bool, short="-v")
+
+    def encoder_settings(self) -> dict[str, Any]:
+        """The options every video sink of a convert run is opened with (io.sinks.open_sink's keywords)."""
+        return {"prores_encoder": self.prores_encoder, "crf": self.crf, "keyframe_seconds": self.keyframe_seconds}
 
 
 def ray_address(value: str) -> str:
@@ -220,6 +228,7 @@ class LiveOptions(Checked):
     stats_json: str | None = option(None, "write frames in/out/dropped, fps and latency percentiles here at the "
                                     "end", kind="path", metavar="PATH")
     max_frames: int | None = option(None, "stop after this many captured frames", kind=int, low=1)
+    keyframe_seconds: float = option(1.0, KEYFRAME_HELP, **KEYFRAME)
     quiet: bool = option(False, QUIET, kind=bool, short="-q")
     verbose: bool = option(False, VERBOSE, kind=bool, short="-v")
 

@@ -58,6 +58,7 @@ class Encoding:
     bits: int  # 8 or 16: depth of the arrays handed over
     options: dict[str, str] = field(default_factory=dict)
     codec_tag: str | None = None
+    keyframe_seconds: float | None = None  # a keyframe (with its SPS/PPS) at least this often: streams, live
 
     @property
     def planes(self) -> PlaneSpec | None:
@@ -79,18 +80,32 @@ def container_for(target: str) -> str:
     return CONTAINERS[ext]
 
 
-def prores_4444(encoder: str = "aw") -> Encoding:
-    """ProRes 4444 with a 16-bit-precision alpha, straight (not premultiplied)."""
+# prores_ks at a fixed quantiser of 1 (its finest; 118 = FF_QP2LAMBDA): its per-slice rate search is what
+# made it 3-4x slower than prores_aw, and on real footage it settled on quantiser 1 anyway (the same bytes).
+# Fixed, it runs as fast as prores_aw (benchmarks/prores_encoders.py).
+KS_FIXED = {"flags": "+qscale", "global_quality": "118"}
+
+
+def prores_4444(encoder: str = "ks") -> Encoding:
+    """ProRes 4444 with a 16-bit alpha, straight (not premultiplied). 'ks' (default): an opaque pixel
+    decodes as full-scale alpha (65535; 4095 in FFmpeg's 12-bit decode). 'aw': prores_aw turns 10-bit
+    alpha into 16 bits by a shift alone, so opaque decodes as 65472/65535 (0.9990), never 1.0."""
     if encoder == "aw":
         return Encoding("prores_aw", "yuva444p10le", "rgba", 16, {"profile": "4", "alpha_bits": "16"}, "ap4h")
     if encoder == "ks":
-        return Encoding("prores_ks", "yuva444p10le", "rgba", 16, {"profile": "4444", "alpha_bits": "16"}, "ap4h")
-    raise VmatteError(f"--prores-encoder: unknown ProRes encoder {encoder!r}; use aw or ks")
+        return Encoding("prores_ks", "yuva444p10le", "rgba", 16,
+                        {"profile": "4444", "alpha_bits": "16", **KS_FIXED}, "ap4h")
+    raise VmatteError(f"--prores-encoder: unknown ProRes encoder {encoder!r}; use ks or aw")
 
 
-def _h264(crf: int, live: bool) -> Encoding:
-    fast = {"preset": "ultrafast", "tune": "zerolatency"} if live else {"preset": "veryfast"}
-    return Encoding("libx264", "yuv420p", "rgb", 8, {"crf": str(crf), **fast})
+def _h264(crf: int, live: bool, keyframe_seconds: float = 1.0) -> Encoding:
+    """H.264; live (a live sink or a udp:// stream): the cheapest preset, no lookahead, and a keyframe every
+    `keyframe_seconds`, so a receiver that joins late (or loses a packet) shows a picture within that time,
+    not after x264's default 250 frames."""
+    if live:
+        return Encoding("libx264", "yuv420p", "rgb", 8, {"crf": str(crf), "preset": "ultrafast",
+                                                         "tune": "zerolatency"}, keyframe_seconds=keyframe_seconds)
+    return Encoding("libx264", "yuv420p", "rgb", 8, {"crf": str(crf), "preset": "veryfast"})
 
 
 def _vp9(layout: str, crf: int) -> Encoding:
@@ -100,9 +115,10 @@ def _vp9(layout: str, crf: int) -> Encoding:
     return Encoding("libvpx-vp9", "yuv420p", "rgb", 8, opts)
 
 
-def encoding_for(target: str | Path, layout: str, *, prores_encoder: str = "aw", crf: int = 18,
-                 live: bool = False) -> Encoding:
-    """The codec for an output of `layout` ('rgba', 'rgb' or 'gray') at `target` (a file or udp:// URL)."""
+def encoding_for(target: str | Path, layout: str, *, prores_encoder: str = "ks", crf: int = 18,
+                 live: bool = False, keyframe_seconds: float = 1.0) -> Encoding:
+    """The codec for an output of `layout` ('rgba', 'rgb' or 'gray') at `target` (a file or udp:// URL).
+    keyframe_seconds: the longest gap between keyframes of a live or streamed (udp://) H.264 output."""
     target = str(target)
     fmt = container_for(target)
     enc = None
@@ -113,7 +129,7 @@ def encoding_for(target: str | Path, layout: str, *, prores_encoder: str = "aw",
         enc = Encoding("ffv1", "gray16le", "gray", 16, FFV1)
     elif layout == "rgb":
         if fmt in ("mp4", "matroska", "mpegts"):
-            enc = _h264(crf, live or fmt == "mpegts")
+            enc = _h264(crf, live or fmt == "mpegts", keyframe_seconds)
         elif fmt == "mov":
             enc = Encoding("prores_aw", "yuv422p10le", "rgb", 16, {"profile": "3"}, "apch")
         elif fmt == "webm":
@@ -151,7 +167,7 @@ def fit_to_size(enc: Encoding, width: int, height: int) -> Encoding:
     if enc.codec == "prores_aw" and (width % 2 or big and not _encodes(enc.codec, enc.pix_fmt,
                                                                          tuple(enc.options.items()), width, height)):
         profile = {"4": "4444", "3": "3"}[enc.options["profile"]]
-        return replace(enc, codec="prores_ks", options={**enc.options, "profile": profile})
+        return replace(enc, codec="prores_ks", options={**enc.options, "profile": profile, **KS_FIXED})
     if enc.codec == "ffv1" and min(width, height) < 32:  # FFV1 cannot cut a tiny picture into 4 slices
         return replace(enc, options={**enc.options, "slices": "1"})
     if enc.codec == "libx264" and enc.pix_fmt == "yuv420p" and (width % 2 or height % 2):
@@ -159,13 +175,19 @@ def fit_to_size(enc: Encoding, width: int, height: int) -> Encoding:
     return enc
 
 
-def configure(ctx: av.VideoCodecContext, enc: Encoding, width: int, height: int, time_base: Fraction) -> None:
-    """Size (pixels), pixel format, time base and colour tags of an encoder for `enc`: a writer's stream
-    and each pool encoder are set up here alike."""
+def configure(ctx: av.VideoCodecContext, enc: Encoding, width: int, height: int, time_base: Fraction,
+              fps: Fraction | None = None) -> None:
+    """Size (pixels), pixel format, time base, keyframe interval (from `fps`, frames a second) and colour
+    tags of an encoder for `enc`: a writer's stream and each pool encoder are set up here alike."""
     ctx.width, ctx.height, ctx.pix_fmt = width, height, enc.pix_fmt
     ctx.time_base = time_base
-    if enc.layout != "gray" and enc.codec != "ffv1":
-        ctx.colorspace = ctx.color_primaries = ctx.color_trc = 1  # BT.709, so editors read it back alike
+    if enc.keyframe_seconds and fps:
+        ctx.gop_size = max(1, round(float(fps) * enc.keyframe_seconds))
+    if enc.layout != "gray":  # BT.709, so editors read it back alike; a matte is data, not colour
+        ctx.color_primaries = ctx.color_trc = 1
+        rgb = enc.pix_fmt.startswith("gbr")
+        ctx.colorspace = 0 if rgb else 1  # RGB (FFV1) or the BT.709 matrix
+        ctx.color_range = 2 if rgb else 1  # full range for RGB, limited for YUV
 
 
 def packed_frame(image: np.ndarray, fmt: str) -> av.VideoFrame:
@@ -205,12 +227,17 @@ def to_frame(pixels: np.ndarray | list[np.ndarray], enc: Encoding, pts: int, tim
     65280 as 16-bit RGB's white, so 65535 becomes 10-bit luma 943 there, not 940)."""
     if isinstance(pixels, list):
         frame = planar_frame(pixels, enc.pix_fmt)
-        if enc.pix_fmt.startswith("yuv"):
-            frame.colorspace, frame.color_range = 1, 1  # BT.709, limited range, as configure() tags the stream
     else:
         frame = packed_frame(pixels, INPUT_FORMAT[(enc.layout, enc.bits)])
         if enc.pix_fmt.startswith("yuv"):
             frame = frame.reformat(format=enc.pix_fmt, dst_colorspace="itu709")
+    if enc.pix_fmt.startswith("yuv"):
+        # BT.709 matrix, primaries and transfer, limited range, as configure() tags the stream: encoders
+        # that write colour into each frame (ProRes's frame header, H.264's VUI) take it from here.
+        frame.colorspace = frame.color_primaries = frame.color_trc = 1
+        frame.color_range = 1
+    elif enc.pix_fmt.startswith("gbr"):  # FFV1's RGB: BT.709 primaries and transfer, full range, no matrix
+        frame.colorspace, frame.color_primaries, frame.color_trc, frame.color_range = 0, 1, 1, 2
     frame.pts = pts
     frame.time_base = time_base
     return frame

@@ -4,8 +4,9 @@ and TIFF written under a temporary name, read back, and renamed.
 Pixels come through OpenCV (16-bit PNG and TIFF keep their depth; CMYK, grey and palette images become
 RGB; an alpha channel is dropped: the matte replaces it); Pillow checks the file is whole, gives the
 size before decoding (for --max-pixels), the EXIF orientation and the ICC profile, and writes the
-8-bit formats with that profile. 16-bit outputs (TIFF, 16-bit PNG) are written by OpenCV, which keeps
-no profile: they are in the source's colours, untagged.
+8-bit formats with that profile. 16-bit PNG is written by OpenCV, which keeps no profile. TIFF (16 bits a
+sample) is written by tifffile, with the profile, and its alpha marked as unassociated (straight) alpha in
+the ExtraSamples tag, as libtiff, ImageMagick and image editors expect; it is read back by OpenCV.
 """
 from __future__ import annotations
 
@@ -69,17 +70,26 @@ def read_photo(path: Path, max_pixels: int) -> Photo:
     return Photo(img, icc, path.name)
 
 
-def write_photo(path: Path, pixels: np.ndarray, layout: str, icc: bytes | None = None, quality: int = 95) -> None:
-    """Write an HxWxC array (RGBA, RGB or gray; uint8 or uint16) by the file's extension: PNG (8/16-bit),
-    JPEG (8-bit RGB, `quality` 1-100), WebP (8-bit, with alpha; 100 is lossless), TIFF (16-bit)."""
+def check_photo_target(path: Path, layout: str) -> None:
+    """Refuse, before anything is matted, an output whose type cannot hold `layout` ('rgba', 'rgb', 'gray')."""
     ext = path.suffix.lower()
     if ext in (".jpg", ".jpeg") and layout != "rgb":
         raise VmatteError(f"{path}: JPEG has no alpha; write .png, .webp or .tif, or flatten it with --composite")
     if ext not in PHOTO_EXTS - {".bmp"}:
         raise VmatteError(f"{path}: unknown photo output type {ext or '(none)'!r}; use .png, .jpg, .webp or .tif")
 
+
+def write_photo(path: Path, pixels: np.ndarray, layout: str, icc: bytes | None = None, quality: int = 95) -> None:
+    """Write an HxWxC array (RGBA, RGB or gray; uint8 or uint16) by the file's extension: PNG (8/16-bit),
+    JPEG (8-bit RGB, `quality` 1-100), WebP (8-bit, with alpha; 100 is lossless), TIFF (16-bit)."""
+    check_photo_target(path, layout)
+    ext = path.suffix.lower()
+
     def save(tmp: Path) -> None:
-        if pixels.dtype == np.uint16 or ext in (".tif", ".tiff"):
+        if ext in (".tif", ".tiff"):
+            _write_tiff(tmp, pixels, layout, icc)
+            return
+        if pixels.dtype == np.uint16:
             data = pixels if pixels.dtype == np.uint16 else pixels.astype(np.uint16) * 257
             conv = {"rgba": cv2.COLOR_RGBA2BGRA, "rgb": cv2.COLOR_RGB2BGR}.get(layout)
             ok, buf = cv2.imencode(ext if ext != ".jpeg" else ".jpg", cv2.cvtColor(data, conv) if conv else data)
@@ -98,6 +108,21 @@ def write_photo(path: Path, pixels: np.ndarray, layout: str, icc: bytes | None =
         im.save(tmp, fmt, icc_profile=icc, **extra)
 
     write_atomically(path, lambda tmp: (save(tmp), _check(tmp, pixels.shape[:2], path)))
+
+
+def _write_tiff(tmp: Path, pixels: np.ndarray, layout: str, icc: bytes | None) -> None:
+    """16 bits a sample, deflate-compressed, RGB(A) or grey; the alpha channel tagged as straight alpha
+    (ExtraSamples = 2, unassociated); the ICC profile kept (tag 34675)."""
+    import tifffile
+
+    data = pixels if pixels.dtype == np.uint16 else pixels.astype(np.uint16) * 257
+    photometric = "minisblack" if layout == "gray" else "rgb"
+    if layout == "gray":
+        data = data[..., 0]
+    extra = {"extrasamples": ["unassalpha"]} if layout == "rgba" else {}
+    tags = [(34675, "B", len(icc), icc, True)] if icc else []
+    tifffile.imwrite(tmp, data, photometric=photometric, planarconfig="contig", compression="zlib",
+                     extratags=tags, metadata=None, **extra)
 
 
 def _check(tmp: Path, size: tuple[int, int], final: Path) -> None:

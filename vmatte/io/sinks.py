@@ -37,11 +37,13 @@ def is_image_target(spec: str | Path) -> bool:
     return is_pattern(spec) or str(spec).lower().endswith(".png")
 
 
-def open_sink(spec: str | Path, layout: str, info: SourceInfo, *, prores_encoder: str = "aw", crf: int = 18,
-              bit_depth: int = 8, audio: bool = True, live: bool = False, start: int = 0) -> Sink:
+def open_sink(spec: str | Path, layout: str, info: SourceInfo, *, prores_encoder: str = "ks", crf: int = 18,
+              bit_depth: int = 8, audio: bool = True, live: bool = False, start: int = 0,
+              keyframe_seconds: float = 1.0) -> Sink:
     """A sink for frames of `layout` the size of `info`: 'virtual[:/dev/videoN]', 'preview', a
     udp://HOST:PORT URL, a name_%06d.png pattern, or a video file chosen by its extension.
-    live=True: the cheapest H.264 settings, and no audio. start: an image sequence's first frame number."""
+    live=True: the cheapest H.264 settings, and no audio. start: an image sequence's first frame number.
+    keyframe_seconds: the longest gap between keyframes of a live or udp:// H.264 output."""
     s = str(spec)
     if s == "virtual" or s.startswith("virtual:"):
         return VirtualCameraSink(layout, info, s.split(":", 1)[1] if ":" in s else None)
@@ -51,7 +53,8 @@ def open_sink(spec: str | Path, layout: str, info: SourceInfo, *, prores_encoder
         if not is_pattern(s):
             raise VmatteError(f"{s}: an image sequence needs a frame-number pattern, e.g. name_%06d.png")
         return ImageSequenceWriter(s, layout, 16 if layout == "gray" else bit_depth, start=start)
-    enc = encoding_for(s, layout, prores_encoder=prores_encoder, crf=crf, live=live)
+    enc = encoding_for(s, layout, prores_encoder=prores_encoder, crf=crf, live=live,
+                       keyframe_seconds=keyframe_seconds)
     return VideoWriter(s, enc, info, audio=audio and not live)
 
 

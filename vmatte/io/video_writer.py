@@ -72,7 +72,7 @@ class VideoWriter:
     def _add_video(self, info: SourceInfo, fmt: str) -> av.video.stream.VideoStream:
         enc = self.enc
         s = self.out.add_stream(enc.codec, rate=info.fps, options=dict(enc.options))
-        configure(s.codec_context, enc, info.width, info.height, info.time_base)
+        configure(s.codec_context, enc, info.width, info.height, info.time_base, info.fps)
         s.time_base = info.time_base
         s.thread_type = "AUTO"
         if self.pool:  # this context only describes the stream; the pool's encoders do the work

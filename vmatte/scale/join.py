@@ -43,14 +43,14 @@ def _packets(path: Path):
 
 def join(plan: FilePlan, work: Path, out, stream: int | None) -> None:
     """Write `plan`'s outputs from its segment files in `work`."""
-    from ..batch import LAYOUT
+    from ..roles import LAYOUT
 
     with VideoFileSource(plan.input, stream) as src, contextlib.ExitStack() as undo:
         info = src.info
         writers = {}
         for role, final in plan.outputs.items():  # the sinks one process would open
-            w = open_sink(final, LAYOUT[role], info, prores_encoder=out.prores_encoder, crf=out.crf,
-                          bit_depth=out.bit_depth, audio=out.audio)
+            w = open_sink(final, LAYOUT[role], info, **out.encoder_settings(), bit_depth=out.bit_depth,
+                          audio=out.audio)
             undo.callback(w.abort)
             writers[role] = w
         src.read_audio()  # every writer has subscribed: the whole audio track, demuxed once

@@ -66,7 +66,7 @@ def why_whole(input: str, outputs: dict[str, str], report: bool) -> str | None:
         return "an image sequence is read in one piece"
     if report:
         return "the quality report follows the whole clip"
-    from ..batch import LAYOUT
+    from ..roles import LAYOUT
 
     for role, target in outputs.items():
         if is_image_target(target) and is_pattern(target):
