@@ -42,3 +42,40 @@ def sigint_default() -> None:
     """For Popen(preexec_fn=...): a child that Ctrl-C can reach. A background job of a non-interactive
     shell starts with SIGINT ignored, and Python then keeps ignoring it, so a test's SIGINT would be lost."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def vmatte_on_a_terminal(*args: object, timeout: float = 600) -> tuple[int, str]:
+    """Run the CLI with its stderr on a pseudo-terminal 100 columns wide (so the progress bar draws, as a
+    user sees it); returns (exit code, everything written to the terminal)."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    p = subprocess.Popen([sys.executable, "-m", "vmatte", *map(str, args)], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=slave)
+    os.close(slave)
+    out, end = b"", time.monotonic() + timeout
+    try:
+        while time.monotonic() < end:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            elif p.poll() is not None:
+                break
+        return p.wait(timeout=max(1.0, end - time.monotonic())), out.decode(errors="replace")
+    finally:
+        os.close(master)
+        if p.poll() is None:
+            p.kill()

@@ -179,3 +179,58 @@ def test_folder_outputs_stay_inside(tmp_path):
     written = [p for p in tmp_path.rglob("*.mov") if src not in p.parents]
     assert all(dst in p.parents for p in written), written
     assert len(r.done) + len(r.failed) == 1
+
+
+def test_the_progress_bar_ends_at_the_frames_written_when_the_header_guessed_wrong(tmp_path):
+    """A variable-rate clip whose duration x rate promises 116 frames and holds 89: the bar, drawn on a
+    terminal, ends at 89/89 and stays on screen, not at a stale 69/116 that vanishes."""
+    import re
+    from fractions import Fraction
+
+    from clitools import vmatte_on_a_terminal
+    from conftest import person_frames
+    from samples.make_sample import write_clip
+
+    pts = [i * 33 if i < 60 else 60 * 33 + (i - 60) * 66 for i in range(89)]
+    src = tmp_path / "vfr.mkv"
+    write_clip(src, person_frames(89, 96, 64), fps=Fraction(30), audio=False, timecode=None, pts=pts,
+               time_base=Fraction(1, 1000))
+    rc, screen = vmatte_on_a_terminal("convert", src, "--composite", tmp_path / "o.mp4", "--downsample-ratio",
+                                      "0.5", "--device", "cpu")
+    assert rc == 0, screen[-2000:]
+    shown = re.findall(r"(\d+)/(\d+) \[", screen)
+    assert shown, screen[-2000:]  # it drew on the terminal
+    last = screen.rstrip().rsplit("\r", 1)[-1]
+    assert re.search(r"\b89/89 \[", last), repr(last)
+
+
+def test_an_unreadable_backdrop_is_refused_before_the_model_loads(tmp_path):
+    """A background file that is not an image: refused first. The weights given are not weights either, and
+    loading them would fail with its own message, so the backdrop's message proves the order."""
+    from clitools import assert_clean_failure
+    from clitools import vmatte as run_cli
+    from conftest import person_frames
+    from samples.make_sample import write_clip
+
+    src = tmp_path / "in.mp4"
+    write_clip(src, person_frames(4, 64, 48), audio=False, timecode=None)
+    (tmp_path / "bg.png").write_bytes(b"not a picture at all")
+    (tmp_path / "w.safetensors").write_bytes(b"not weights either")
+    out = tmp_path / "out"
+    out.mkdir()
+    res = run_cli("convert", src, "--composite", out / "c.mp4", "--background", tmp_path / "bg.png",
+                  "--weights", tmp_path / "w.safetensors", "--device", "cpu")
+    assert_clean_failure(res, out, "bg.png")
+
+
+def test_version_answers_at_once():
+    """`vmatte --version` names the installed version, without importing torch."""
+    import subprocess
+    import sys
+
+    from vmatte import __version__
+
+    code = ("import sys\nfrom vmatte.cli import main\ntry:\n    main(['--version'])\nexcept SystemExit as e:\n"
+            "    print('exit', e.code)\nprint('torch' in sys.modules)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.stdout.splitlines() == [f"vmatte {__version__}", "exit 0", "False"], res.stdout + res.stderr

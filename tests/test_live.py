@@ -67,7 +67,7 @@ def test_file_sink_gets_every_frame_frame_accurate(clip, tmp_path, model):
     assert s.frames_in == s.frames_out == 24 and s.frames_dropped == 0
     stats = json.loads(stats_path.read_text())
     assert set(stats) == {"frames_in", "frames_out", "frames_dropped", "fps", "latency_ms", "sink_ms", "stage_ms_p50",
-                          "first_second_ms", "interrupted"}
+                          "first_second_ms", "first_second_frames", "interrupted"}
     assert 0 < stats["first_second_ms"]["max"] <= stats["latency_ms"]["max"]
     assert stats["interrupted"] is False
     assert set(stats["latency_ms"]) == {"p50", "p95", "max"} and stats["latency_ms"]["max"] > 0
@@ -374,3 +374,28 @@ def test_live_timings_stay_bounded_however_long_the_session():
     got, want = percentiles(s), percentiles(list(data))
     assert got["max"] == want["max"]
     assert abs(got["p95"] - want["p95"]) < 0.05 * want["p95"] and abs(got["p50"] - want["p50"]) < 0.05 * want["p50"]
+
+
+def test_first_second_counts_the_frames_captured_in_the_first_second(tmp_path, model):
+    """A 60 fps clip played in real time for 3 s: the first-second figure covers the frames captured in the
+    session's first second (at most 61), not the first `fps` frames handed out, whenever those were captured."""
+    from samples.make_sample import write_clip
+
+    clip = tmp_path / "fast.mp4"
+    write_clip(clip, person_frames(180, 96, 64), fps=Fraction(60), audio=False, timecode=None)
+    s = live(str(clip), str(tmp_path / "o.mp4"), realtime=True, background="#0000ff", downsample_ratio=0.5,
+             device="cpu", quiet=True)
+    assert s.frames_out > 61
+    assert 1 <= s.first_second_frames <= 61
+    assert s.first_second_ms["max"] <= s.latency_ms["max"]
+
+
+def test_the_automatic_ratio_probe_says_what_it_is_doing_before_it_starts(model, capsys):
+    """The probe can take tens of seconds on a loaded machine: it says so first, not silently."""
+    from vmatte.engine.probe import keep_up_ratio
+
+    keep_up_ratio(model, "auto", 96, 64, 1000.0, "portrait", lambda m: m.pha, quiet=False)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and "measuring which downsample ratio keeps up with 1e+03 fps at 96x64" in lines[0], lines
+    keep_up_ratio(model, "auto", 96, 64, 1000.0, "portrait", lambda m: m.pha, quiet=True)
+    assert capsys.readouterr().err == ""

@@ -145,3 +145,44 @@ def test_still_flip_is_symmetric(photo, tmp_path):
     a = cv2.imread(str(tmp_path / "a.png"), cv2.IMREAD_UNCHANGED).astype(int)
     b = cv2.imread(str(tmp_path / "b.png"), cv2.IMREAD_UNCHANGED).astype(int)
     assert np.abs(a - b[:, ::-1]).max() <= 2  # 16-bit codes: rounding only
+
+
+@pytest.mark.parametrize("args, hint", [
+    (["--rgba", "cut.jpg"], "JPEG has no alpha"),
+    (["--matte", "m.jpeg"], "JPEG has no alpha"),
+    (["--composite", "c.gif"], "unknown photo output type"),
+])
+def test_a_photo_output_type_that_cannot_work_is_refused_before_the_model_loads(photo, tmp_path, out, args, hint):
+    """Known from the name alone, so refused before anything is read: the input here is a truncated photo,
+    whose own refusal (reading comes before the model loads) would win if the output were checked later."""
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(photo.read_bytes()[:300])
+    res = run_cli("convert", broken, *[out / a if a.count(".") else a for a in args], *FAST)
+    assert_clean_failure(res, out, hint)
+
+
+def test_a_folder_run_that_writes_nothing_leaves_no_folders(tmp_path):
+    """Every photo in the folder fails (here: truncated): the output folders it made are removed again."""
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(person_frames(1, 64, 48)[0]).save(src / "a.jpg")
+    (src / "a.jpg").write_bytes((src / "a.jpg").read_bytes()[:200])
+    res = run_cli("convert", src, "--rgba", f"{tmp_path / 'cut'}/", "--matte", f"{tmp_path / 'mattes'}/", *FAST)
+    assert res.returncode == 1 and "failed   " in res.stderr, res.stderr  # the photo failed, not the options
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+def test_a_photo_run_says_what_it_did(photo, out, tmp_path):
+    """One photo: one line naming it a photo and where it went. A folder: a count against the folder's total."""
+    res = run_cli("convert", photo, "-o", out / "cut.png", "--still-passes", "1", "--downsample-ratio", "0.5",
+                  "--device", "cpu")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().startswith("1 photo in ") and str(out / "cut.png") in res.stdout, res.stdout
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg", "c.png"):
+        Image.fromarray(person_frames(1, 64, 48)[0]).save(folder / name)
+    res = run_cli("convert", folder, "--rgba", f"{tmp_path / 'cuts'}/", "--still-passes", "1", "--downsample-ratio",
+                  "0.5", "--device", "cpu")
+    assert res.returncode == 0, res.stderr
+    assert "3/3 photos" in res.stdout, res.stdout

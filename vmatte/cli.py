@@ -13,12 +13,30 @@ import time
 from dataclasses import fields
 from typing import Any
 
+from .about import version
 from .errors import VmatteError, log
 from .export import MATTING as EXPORT_MATTING
 from .options import ExportOptions, LiveOptions, MattingOptions, OutputOptions, ScaleOptions
 from .optionspec import convert_value, flag_of, spec_of
 
 ROLE_FLAGS = ("output", "rgba", "matte", "composite", "foreground", "report")
+# What `report` writes no file for: video and photo encoding settings mean nothing to it.
+REPORT_SKIPS = ROLE_FLAGS + ("prores_encoder", "crf", "keyframe_seconds", "bit_depth", "audio", "still_passes",
+                             "still_flip", "quality")
+# The option groups --help shows, by the dataclass that owns them (fields not named here: "other").
+GROUPS = {
+    OutputOptions: [("outputs (one or more)", ROLE_FLAGS),
+                    ("encoding", ("prores_encoder", "crf", "keyframe_seconds", "bit_depth", "audio")),
+                    ("input", ("fps", "stream", "max_pixels")),
+                    ("photos", ("still_passes", "still_flip", "quality")),
+                    ("run", ("warmup", "progress", "quiet", "verbose"))],
+    MattingOptions: [("matting", ("model", "weights", "device", "backend", "precision", "downsample_ratio",
+                                  "subject", "scene_cuts")),
+                     ("look", ("matte_choke", "feather", "despill", "background", "background_fit"))],
+    ScaleOptions: [("scale-out", None)],
+    LiveOptions: [("live", None)],
+    ExportOptions: [("export", None)],
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,25 +46,36 @@ class _Parser(argparse.ArgumentParser):
 
 def _add(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (),
          only: tuple[str, ...] | None = None) -> None:
-    """One argument per option of `cls` (or of those named in `only`). Defaults stay None here: the
-    dataclass owns them, so a preset can tell what the command line gave."""
+    """One argument per option of `cls` (or of those named in `only`), in the help's groups (GROUPS).
+    Defaults stay None here: the dataclass owns them, so a preset can tell what the command line gave."""
+    groups = {}
+    for title, names in GROUPS.get(cls, [("options", None)]):
+        group = p.add_argument_group(title)
+        for name in names or [f.name for f in fields(cls)]:
+            groups.setdefault(name, group)
+    other = None
     for f in fields(cls):
         spec = spec_of(f)
         if f.name in skip or not spec.cli or (only is not None and f.name not in only):
             continue
+        if f.name not in groups and other is None:
+            other = p.add_argument_group("other")
+        target = groups.get(f.name, other)
         flags = [flag_of(f.name, spec)] + ([spec.short] if spec.short else [])
         text = spec.help.replace("%", "%%")  # argparse formats help with %
         if spec.kind is bool:
-            p.add_argument(*flags, dest=f.name, action="store_const", const=not f.default, default=None, help=text)
+            target.add_argument(*flags, dest=f.name, action="store_const", const=not f.default, default=None,
+                                help=text)
         else:
             default = "" if f.default is None else f" (default {f.default})"
             optional = {"nargs": "?", "const": spec.const} if spec.const is not None else {}
-            p.add_argument(*flags, dest=f.name, default=None, choices=spec.choices, metavar=spec.metavar,
-                           help=text + default, **optional)
+            target.add_argument(*flags, dest=f.name, default=None, choices=spec.choices, metavar=spec.metavar,
+                                help=text + default, **optional)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="vmatte", description="Temporally consistent video matting (RVM).")
+    p.add_argument("--version", action="version", version=f"vmatte {version()}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     preset = "a preset YAML (configs/*.yaml); flags given here override it"
 
@@ -61,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("input", help="video file, URL or image sequence")
     r.add_argument("-o", "--output", dest="report", required=True, help="report .html path")
     r.add_argument("--config", help=preset)
-    _add(r, OutputOptions, skip=ROLE_FLAGS)
+    _add(r, OutputOptions, skip=REPORT_SKIPS)
     _add(r, MattingOptions)
 
     v = sub.add_parser("live", help="camera (or a file played live) to a virtual camera, stream, window or file")
@@ -145,7 +174,10 @@ def _convert(a: argparse.Namespace) -> int:
     if not quiet:
         outs = ", ".join(str(values[k]) for k in ROLE_FLAGS if values.get(k))
         cuts = f", scene cuts at frames {result.cuts}" if result.cuts else ""
-        print(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps){cuts} -> {outs}")
+        if result.photo:
+            print(f"1 photo in {result.seconds:.1f} s -> {outs}")
+        else:
+            print(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps){cuts} -> {outs}")
     return 0
 
 

@@ -18,8 +18,9 @@ import numpy as np
 
 from .errors import VmatteError
 from .io.atomic import check_writable
-from .io.photo import PHOTO_EXTS, read_photo, write_photo
+from .io.photo import PHOTO_EXTS, check_photo_target, read_photo, write_photo
 from .options import MattingOptions, OutputOptions, is_url
+from .roles import LAYOUT
 
 STILL_SHORT_SIDE = 512  # the network's internal short side for photos, pixels (see still_mode.py)
 ROLE_EXT = {"rgba": ".png", "matte": ".png", "composite": ".jpg", "foreground": ".png"}
@@ -64,11 +65,17 @@ def convert(input: str | Path, matting: MattingOptions, out: OutputOptions):
     src = Path(input)
     if matting.background == "transparent":
         raise VmatteError("--background transparent: write --rgba (.png, .webp or .tif) for a cut-out")
+    if matting.background and Path(matting.background).is_file() and "composite" in targets:
+        from .compose import parse_background
+
+        parse_background(matting.background, matting.background_fit)  # unreadable: refused before matting
     if src.is_file():
         folders = {r for r, p in targets.items() if p.endswith(("/", "\\")) or Path(p).is_dir()}
         paths = {r: Path(p) / f"{src.stem}{ROLE_EXT[r]}" if r in folders else Path(p) for r, p in targets.items()}
         backdrop = matting.background if matting.background and Path(matting.background).is_file() else None
         guard_paths([src, backdrop], {f"--{r}": p for r, p in paths.items()})
+        for r, p in paths.items():  # before the photo is read or the model loaded
+            check_photo_target(p, LAYOUT[r])
         for r in folders:  # one photo into a folder: named after the photo
             paths[r].parent.mkdir(parents=True, exist_ok=True)
         for p in paths.values():
@@ -77,12 +84,26 @@ def convert(input: str | Path, matting: MattingOptions, out: OutputOptions):
         t0 = time.perf_counter()
         _matte_one(photo, paths, _Still(matting, out), matting, out)
         seconds = time.perf_counter() - t0
-        return Summary(1, seconds, 1 / seconds if seconds else 0.0)
+        return Summary(1, seconds, 1 / seconds if seconds else 0.0, photo=True)
     folders = {r: Path(p) for r, p in targets.items()}
     guard_paths([], {f"--{r}": p / f"x{ROLE_EXT[r]}" for r, p in folders.items()}, src)
+    still, result = _Still(matting, out), BatchSummary()  # the model loads before any folder is made
+    made = [f for f in dict.fromkeys(folders.values()) if not f.exists()]
     for f in folders.values():
         f.mkdir(parents=True, exist_ok=True)
-    still, result, t0 = _Still(matting, out), BatchSummary(), time.perf_counter()
+    try:
+        return _matte_folder(src, folders, still, result, matting, out)
+    finally:
+        for f in made:  # folders this run made and left empty (every photo failed, or it was stopped)
+            if f.is_dir() and not any(f.iterdir()):
+                f.rmdir()
+
+
+def _matte_folder(src: Path, folders: dict[str, Path], still: _Still, result, matting: MattingOptions,
+                  out: OutputOptions):
+    from .pipeline import Summary
+
+    t0 = time.perf_counter()
     names = sorted(q for q in src.iterdir() if q.suffix.lower() in PHOTO_EXTS and q.is_file())
     for q in names:
         finals = {r: folder / f"{q.stem}{ROLE_EXT[r]}" for r, folder in folders.items()}
@@ -97,11 +118,11 @@ def convert(input: str | Path, matting: MattingOptions, out: OutputOptions):
             result.done[str(q)] = Summary(1, took, 1 / took if took else 0.0)
         except VmatteError as e:
             result.failed[str(q)] = str(e)
-        done = len(result.done)
-        if not out.quiet and out.progress and done:
-            print(f"\rvmatte: {done} photos, {done / (time.perf_counter() - t0):.2f} per second", end="",
-                  flush=True)
-    if not out.quiet and out.progress and result.done:
+        done, seen = len(result.done), len(result.done) + len(result.failed) + len(result.skipped)
+        if not out.quiet and out.progress:
+            print(f"\rvmatte: {seen}/{len(names)} photos, {done / (time.perf_counter() - t0):.2f} a second",
+                  end="", flush=True)
+    if not out.quiet and out.progress and names:
         print()
     return result
 
@@ -138,7 +159,6 @@ class _Still:
 
 
 def _matte_one(photo, paths: dict[str, Path], still: _Still, matting: MattingOptions, out: OutputOptions) -> None:
-    from .batch import LAYOUT
     from .compose import EdgeControls, parse_background, render
     from .pixels import to_array
 

@@ -40,6 +40,7 @@ class Summary:
     fps: float
     stages: StageTimes = field(default_factory=StageTimes)
     cuts: list[int] = field(default_factory=list)  # frame indices where a new shot starts
+    photo: bool = False  # one photo (matted in still mode), not a clip
 
 
 def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], background: Background | None = None,
@@ -94,6 +95,8 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
             times.encode += time.perf_counter() - t0
             written += 1
             if bar is not None:
+                if written == 1:
+                    bar.unpause()  # the rate and ETA count from the first frame out, not from start-up
                 bar.update(1)
 
     workers = [Worker(decode, "vmatte-decode"), Worker(compose, "vmatte-compose"), Worker(encode, "vmatte-encode")]
@@ -106,6 +109,7 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
         while (f := take(decoded, stop, decoder)) is not END:
             yield f
 
+    finished = False
     try:
         mattes = shots.run(queued())
         while True:
@@ -117,6 +121,7 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
         offer(matted, END, stop, composer)
         composer.join()
         encoder.join()
+        finished = all(w.error is None for w in workers)
     except BaseException:
         stop.set()
         raise
@@ -126,6 +131,9 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
         composer.join(timeout=30)
         encoder.join(timeout=30)
         if bar is not None:
+            if finished and bar.total != written:  # the header's count was an estimate: end at what was written
+                bar.total = written
+            bar.refresh()  # the last frames may have come within tqdm's redraw interval
             bar.close()
     for w in workers:
         if w.error is not None:
@@ -139,4 +147,4 @@ def _progress(total: int | None, enabled: bool):
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="frame", dynamic_ncols=True, leave=False)
+    return tqdm(total=total, unit="frame", dynamic_ncols=True, leave=True)

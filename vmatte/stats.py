@@ -61,7 +61,8 @@ class LiveStats:
     to the hand-off to the sink, sink_ms the sink's own time per frame (on its thread: the conversion to
     its pixels, a GPU's download, its encode or copy), both in ms. stage_ms_p50 splits the latency: the
     wait in the buffer, the network step, compositing, and the wait for the sink thread.
-    first_second_ms: the latency of the first second's frames alone, where first-use work would show.
+    first_second_ms: the latency of the frames captured in the session's first second (first_second_frames
+    of them), where first-use work would show.
     interrupted: ended by Ctrl-C or SIGTERM."""
 
     frames_in: int = 0
@@ -72,6 +73,7 @@ class LiveStats:
     sink_ms: dict[str, float] = field(default_factory=lambda: percentiles([]))
     stage_ms_p50: dict[str, float] = field(default_factory=dict)
     first_second_ms: dict[str, float] = field(default_factory=lambda: percentiles([]))  # latency, first second's frames
+    first_second_frames: int = 0  # frames handed to the sink that were captured within 1 s of the first
     interrupted: bool = False  # ended by Ctrl-C or SIGTERM rather than by the source or max_frames
 
     def status(self, elapsed: float, latencies: Samples) -> str:

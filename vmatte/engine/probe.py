@@ -33,6 +33,9 @@ def keep_up_ratio(model: LoadedModel, backend: str, width: int, height: int, fps
         tries += [(scale, r) for r in sorted({top, floor} | {r for r in (0.5, 0.375, 0.25, 0.2) if floor < r < top},
                                              reverse=True)]
     fastest: tuple[float, float, float, Matter] | None = None
+    if not quiet:
+        print(f"vmatte live: measuring which downsample ratio keeps up with {fps:.3g} fps at {width}x{height} on "
+              "this machine (a few seconds; --downsample-ratio skips it)", file=sys.stderr, flush=True)
     for scale, r in tries:
         matter = Matter(model, r, backend, scale)
         matter.prepare(width, height)

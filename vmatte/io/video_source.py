@@ -91,6 +91,20 @@ def pick_stream(container: av.container.InputContainer, spec: str, index: int | 
     return best
 
 
+def serves_byte_ranges(url: str, timeout: float = 10) -> bool | None:
+    """Whether an HTTP(S) server answers a request for the first byte with that byte alone (206), as seeking
+    needs; None where it cannot be asked (the server is gone, a bad URL)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        req = urllib.request.Request(url, headers={"Range": "bytes=0-0"})
+        with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 (the user's own URL)
+            return r.status == 206
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
 class _PlanesFailed(Exception):
     """NVDEC's first picture could not be used (decoded, exported or converted wrongly): the clip is
     reopened for the CPU."""
@@ -197,11 +211,20 @@ class VideoFileSource(Closing):
         except av.error.FFmpegError as e:
             if self.nvdec is not None and not self.checked:
                 raise _PlanesFailed(f"NVDEC: {e.strerror or type(e).__name__}") from None
-            raise VmatteError(f"{self.spec} is damaged: decoding stopped ({e.strerror or type(e).__name__}); "
-                              "re-export or repair the file") from None
+            raise VmatteError(self._failure(e.strerror or type(e).__name__)) from None
         finally:
             if track is not None:
                 track.end()
+
+    def _failure(self, why: str) -> str:
+        """What to say when reading stops: a damaged file, or (an HTTP URL whose server serves no byte ranges)
+        a file FFmpeg cannot seek in, such as an MP4 whose index is at its end."""
+        if self.spec.lower().startswith(("http://", "https://")) and serves_byte_ranges(self.spec) is False:
+            index = " from the index at the file's end" if "mp4" in self.container.format.name else ""
+            return (f"{self.spec}: reading stopped ({why}): its server does not serve byte ranges, so FFmpeg cannot "
+                    f"seek{index} back to the frames; download the file first, or serve a copy with its index "
+                    "first (ffmpeg -i IN -c copy -movflags +faststart OUT)")
+        return f"{self.spec} is damaged: decoding stopped ({why}); re-export or repair the file"
 
     def _picture(self, f: av.VideoFrame, v) -> np.ndarray | YuvImage:
         """A decoded frame as its planes (for a CUDA engine, where the format allows) or as RGB (an NVDEC
