@@ -18,14 +18,12 @@ MEDIA = ROOT.parent / "shared" / "media"
 
 def machine() -> str:
     """CPU model, cores and torch build, for the printed figures."""
-    cpu = platform.processor() or platform.machine()
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+        from vmatte.about import cpu_name
+    except ImportError:  # a baseline tree from before vmatte.about
+        cpu = platform.processor() or platform.machine()
+    else:
+        cpu = cpu_name()
     import torch
 
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"

@@ -100,3 +100,32 @@ def test_stability_counts_still_pixels_only():
     assert np.isnan(q.stability[0])
     assert np.allclose(q.stability[1:], want, atol=1e-6)
     assert not np.allclose(q.stability[1:], [0.0] * 5)
+
+
+def test_report_says_what_was_run_and_how_to_read_it(report):
+    """The settings, version, model, engine and machine; frame numbers on the plot's axis; and each figure's
+    meaning, with the flicker judged against the test clips' bands."""
+    from vmatte import __version__
+    from vmatte.report import CALM
+
+    page = report.read_text()
+    about = dict(re.findall(r"<tr><th>([^<]+)</th><td>([^<]*)</td></tr>", page.split('class="about"')[1]))
+    assert about["vmatte"] == __version__
+    assert about["model"] == "rvm-mobilenetv3"
+    assert about["downsample ratio"] == "0.5"
+    assert about["engine"].startswith("onnxruntime on cpu")
+    assert "cores" in about["machine"] and "torch" in about["machine"]
+    assert "192x108" in about["source"]
+    ticks = re.findall(r'class="tick xtick" text-anchor="middle">(\d+)</text>', page)
+    assert ticks[0] == "0" and len(ticks) >= 3 and ticks[-1] == "39", ticks
+    assert "lower is better" in page
+    assert f"steady (≤ {CALM}" in page or "flicker" in page.split("this run")[1]
+
+
+def test_report_has_no_options_for_files_it_does_not_write():
+    res = subprocess.run([sys.executable, "-m", "vmatte", "report", "--help"], capture_output=True, text=True)
+    for flag in ("--crf", "--prores-encoder", "--quality", "--keyframe-seconds", "--bit-depth", "--rgba"):
+        assert flag not in res.stdout, flag
+    res = subprocess.run([sys.executable, "-m", "vmatte", "report", "x.mp4", "-o", "r.html", "--crf", "20"],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and "--crf" in res.stderr

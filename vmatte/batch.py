@@ -16,14 +16,11 @@ from .io.sources import open_source
 from .options import MattingOptions, OutputOptions, ScaleOptions, is_url
 from .optionspec import reject_unknown
 from .pipeline import Output, Summary, run
+from .roles import DEFAULT_EXT, LAYOUT, ROLES, SHORTHAND
 from .weights import resolve_device
 
 VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mxf", ".mts", ".m2ts", ".ts", ".flv",
               ".wmv", ".mpg", ".mpeg", ".3gp", ".ogv"}
-LAYOUT = {"rgba": "rgba", "matte": "gray", "composite": "rgb", "foreground": "rgb"}  # role -> pixels it makes
-ROLES = tuple(LAYOUT)
-DEFAULT_EXT = {"rgba": ".mov", "matte": ".mkv", "composite": ".mp4", "foreground": ".mp4"}
-SHORTHAND = {".mov": "rgba", ".webm": "rgba", ".mp4": "composite", ".mkv": "composite", ".png": "rgba"}
 
 
 @dataclass
@@ -62,7 +59,7 @@ def _check_target(role: str, target: str, out: OutputOptions) -> None:
         if not is_pattern(target):
             raise VmatteError(f"{target}: an image sequence needs a frame-number pattern, e.g. name_%06d.png")
         return
-    encoding_for(target, LAYOUT[role], prores_encoder=out.prores_encoder, crf=out.crf)
+    encoding_for(target, LAYOUT[role], **out.encoder_settings())
 
 
 def _folder_names(videos: list[Path]) -> dict[Path, str]:
@@ -106,6 +103,10 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
         matting = MattingOptions.pick({**vars(matting), "background": "green"})
     if matting.background == "transparent":
         raise VmatteError("--background transparent is for live sinks; convert writes alpha with --rgba")
+    if backdrop is not None:  # an unreadable image or video backdrop is refused before the model loads
+        from .compose import parse_background
+
+        parse_background(matting.background, matting.background_fit)
     src_dir = None if is_url(input) else Path(input)
     if src_dir is not None and src_dir.is_dir() and any(q.suffix.lower() in VIDEO_EXTS for q in src_dir.iterdir()):
         if out.report is not None:
@@ -169,7 +170,7 @@ def _convert_one(source, targets: dict[str, Path], model, matting: MattingOption
     segment (a scale.plan.Segment): only its frames, from its carried state, into segment files without
     audio (a worker's share of a clip; scale/join.py puts them together). observers: see pipeline.run."""
     from .compose import EdgeControls, parse_background
-    from .report import QualityReport
+    from .report import QualityReport, describe_run
 
     info = source.info
     shots = shot_matter(model, info, matting, out)
@@ -182,12 +183,13 @@ def _convert_one(source, targets: dict[str, Path], model, matting: MattingOption
     bg = parse_background(matting.background, matting.background_fit) if matting.background else None
     quality = None
     if out.report is not None:
-        quality = QualityReport(title=f"vmatte quality report: {info.name}", expected_frames=info.expected_frames())
+        quality = QualityReport(title=f"vmatte quality report: {info.name}", expected_frames=info.expected_frames(),
+                                about=describe_run(info, shots.matter, matting, out.warmup))
     outputs: list[Output] = []
     with contextlib.ExitStack() as undo:
         for role, path in targets.items():
-            sink = open_sink(path, LAYOUT[role], info, prores_encoder=out.prores_encoder, crf=out.crf,
-                             bit_depth=out.bit_depth, audio=audio, start=segment.start if segment else 0)
+            sink = open_sink(path, LAYOUT[role], info, **out.encoder_settings(), bit_depth=out.bit_depth,
+                             audio=audio, start=segment.start if segment else 0)
             outputs.append(Output(role, sink))
             undo.callback(sink.abort)
         edges = EdgeControls(matting.matte_choke, matting.feather, matting.despill)
