@@ -237,3 +237,16 @@ def test_an_mp4_with_its_index_at_the_end_from_a_server_without_ranges_is_explai
     assert list(out.iterdir()) == []
     res = run_cli("convert", f"{base}/first.mp4", "--composite", out / "c.mp4", *FAST)
     assert res.returncode == 0, res.stderr
+
+
+def test_the_command_lines_default_prores_keeps_the_networks_opaque_pixels_opaque(outputs):
+    """Through `vmatte convert --rgba x.mov` as a user runs it (the default encoder, the real network, whose
+    alpha saturates at 1.0 inside the person): ffmpeg's 12-bit decode has full-scale alpha there."""
+    exe = tool("ffmpeg", "ffmpeg")
+    path = outputs["prores4444.mov"]
+    with av.open(str(path)) as c:
+        w, h = c.streams.video[0].width, c.streams.video[0].height
+    raw = subprocess.run([exe, "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "yuva444p12le", "-"],
+                         capture_output=True, check=True, timeout=60).stdout
+    alpha = np.frombuffer(raw, np.uint16).reshape(-1, 4, h, w)[:, 3]
+    assert alpha.max() == 4095 and (alpha == 4095).mean() > 0.05, (alpha.max(), (alpha == 4095).mean())
