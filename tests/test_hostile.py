@@ -567,3 +567,166 @@ def test_folder_batch_goes_on_past_a_bad_file(media, tmp_path):
     assert rc == 1 and "Traceback" not in err
     assert sorted(p.name for p in dst.iterdir()) == ["clip.mov", "joined.mov"]
     assert "trunc.mkv" in err and "is truncated" in err
+
+
+# ---- photo folders, profiles and animated images (issue 26) ----
+
+PHOTO = ["--still-passes", "1", "--downsample-ratio", "0.5", "-q"]
+GS_ICC = Path("/usr/share/color/icc/ghostscript")  # Debian's libgs-common, which .ci/run installs
+
+
+def _icc(name: str) -> bytes:
+    path = GS_ICC / name
+    if not path.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is missing: .ci/run must install Debian's libgs-common")
+        pytest.skip(f"{path} not installed (Debian's libgs-common)")
+    return path.read_bytes()
+
+
+def _save(path: Path, seed: int = 0, **kw) -> np.ndarray:
+    from PIL import Image
+
+    rgb = person_frames(1, 96, 64, seed=seed)[0]
+    Image.fromarray(rgb).save(path, **kw)
+    return rgb
+
+
+def test_photos_whose_names_collide_get_an_output_each(tmp_path):
+    """a.jpg and a.png (and B.jpeg, b.webp: a case-insensitive disk would merge them) are four outputs, named
+    by the whole name; a rerun finds all four complete."""
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for i, name in enumerate(("a.jpg", "a.png", "B.jpeg", "b.webp")):
+        _save(src / name, seed=i)
+    rc, out, err = run("convert", src, "--rgba", f"{dst}/", *PHOTO)
+    assert rc == 0, err
+    assert sorted(p.name for p in dst.iterdir()) == ["B.jpeg.png", "a.jpg.png", "a.png.png", "b.webp.png"]
+    rc, out, err = run("convert", src, "--rgba", f"{dst}/", "--still-passes", "1", "--downsample-ratio", "0.5")
+    assert rc == 0 and out.count("outputs already complete") == 4, out
+
+
+def test_a_photo_folder_says_what_it_passes_over(tmp_path):
+    """Every still Pillow reads is matted (GIF, AVIF where this Pillow reads it); a video, an animated image
+    and a text file are named with why they were passed over, never dropped in silence or cut to a frame."""
+    from PIL import Image, features
+
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    _save(src / "p.jpg")
+    _save(src / "still.gif")
+    if features.check("avif"):
+        _save(src / "pic.avif")
+    write_clip(src / "clip.mp4", person_frames(3, 64, 48), fps=FPS, audio=False, timecode=None)
+    frames = [Image.fromarray(f) for f in person_frames(3, 64, 48)]
+    frames[0].save(src / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    frames[0].save(src / "anim.webp", save_all=True, append_images=frames[1:], duration=100)
+    (src / "notes.txt").write_text("not a picture")
+    rc, out, err = run("convert", src, "--rgba", f"{dst}/", "--still-passes", "1", "--downsample-ratio", "0.5")
+    assert rc == 0, err
+    matted = {"p.png", "still.png"} | ({"pic.png"} if features.check("avif") else set())
+    assert {p.name for p in dst.iterdir()} == matted
+    ignored = {line.split(": ", 1)[0].rsplit("/", 1)[-1]: line for line in out.splitlines()
+               if line.startswith("ignored")}
+    assert set(ignored) == {"clip.mp4", "anim.gif", "anim.webp", "notes.txt"}, out
+    assert "a video" in ignored["clip.mp4"] and "animated (3 frames)" in ignored["anim.gif"]
+    assert "4 ignored" in out
+
+
+def test_an_animated_image_is_a_clip_or_one_line(tmp_path):
+    """An animated GIF given alone is matted frame by frame, as a clip FFmpeg decodes; an animated WebP (which
+    FFmpeg cannot decode) is refused in one line, not cut to its first frame."""
+    from PIL import Image
+
+    frames = [Image.fromarray(f) for f in person_frames(3, 64, 48)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    frames[0].save(tmp_path / "anim.webp", save_all=True, append_images=frames[1:], duration=100)
+    out = tmp_path / "out"
+    out.mkdir()
+    rc, _, err = run("convert", tmp_path / "anim.gif", "-o", out / "anim.mov", "-q", "--downsample-ratio", "0.5")
+    assert rc == 0, err
+    assert len(video_pts(out / "anim.mov")[0]) == 3
+    refused(out, "animated (3 frames)", "convert", tmp_path / "anim.webp", "-o", out / "a.png", *PHOTO)
+
+
+def _profile_space(path: Path) -> bytes | None:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        icc = im.info.get("icc_profile")
+    return icc[16:20] if icc else None
+
+
+def test_a_cmyk_photo_is_converted_through_its_profile_and_tagged_srgb(tmp_path):
+    """A CMYK JPEG with its CMYK profile: the outputs hold the colours a colour-managed viewer shows (Pillow's
+    ImageCms through the same profile), tagged sRGB, never with the CMYK profile."""
+    import io as _io
+
+    from PIL import Image, ImageCms
+
+    cmyk_icc = _icc("default_cmyk.icc")
+    rgb = Image.fromarray(person_frames(1, 96, 64)[0])
+    srgb = ImageCms.createProfile("sRGB")
+    cmyk = ImageCms.profileToProfile(rgb, srgb, ImageCms.ImageCmsProfile(_io.BytesIO(cmyk_icc)), outputMode="CMYK")
+    cmyk.save(tmp_path / "c.jpg", quality=95, icc_profile=cmyk_icc)
+    with Image.open(tmp_path / "c.jpg") as im:
+        shown = np.asarray(ImageCms.profileToProfile(im, ImageCms.ImageCmsProfile(_io.BytesIO(cmyk_icc)), srgb,
+                                                     outputMode="RGB")).astype(float)
+    out = tmp_path / "out"
+    out.mkdir()
+    rc, _, err = run("convert", tmp_path / "c.jpg", "--rgba", out / "c.png", "--composite", out / "c.webp",
+                     "--quality", "100", *PHOTO)
+    assert rc == 0, err
+    for name in ("c.png", "c.webp"):
+        assert _profile_space(out / name) == b"RGB ", name
+    rgba = cv2.cvtColor(cv2.imread(str(out / "c.png"), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA).astype(float)
+    opaque = rgba[..., 3] == 255
+    assert opaque.mean() > 0.05
+    assert np.abs(rgba[..., :3][opaque] - shown[opaque]).mean() < 6  # the predicted foreground, where opaque
+
+
+def test_a_profile_that_does_not_describe_rgb_pixels_is_not_copied_onto_them(tmp_path):
+    """An RGB JPEG carrying a Lab profile: its outputs carry no Lab profile (they are untagged RGB)."""
+    lab = _icc("lab.icc")
+    _save(tmp_path / "l.jpg", quality=95, icc_profile=lab)
+    out = tmp_path / "out"
+    out.mkdir()
+    rc, _, err = run("convert", tmp_path / "l.jpg", "--rgba", out / "l.png", "--composite", out / "l.jpg", *PHOTO)
+    assert rc == 0, err
+    assert _profile_space(out / "l.png") in (None, b"RGB ") and _profile_space(out / "l.jpg") in (None, b"RGB ")
+
+
+def test_a_tiff_turned_by_its_orientation_tag_is_read_upright(tmp_path):
+    """OpenCV fails on such a TIFF (its error lines silenced); Pillow reads it, and it comes out upright."""
+    from PIL import Image
+
+    rgb = person_frames(1, 96, 64)[0]
+    im = Image.fromarray(rgb)
+    exif = im.getexif()
+    exif[0x0112] = 6  # turn 90 degrees clockwise to view
+    im.save(tmp_path / "t.tif", exif=exif)
+    out = tmp_path / "out"
+    out.mkdir()
+    rc, _, err = run("convert", tmp_path / "t.tif", "--composite", out / "t.png", *PHOTO)
+    assert rc == 0, err
+    assert cv2.imread(str(out / "t.png")).shape[:2] == (96, 64)  # upright: taller than wide
+
+
+def test_red_and_blue_stay_put_in_a_photo_with_alpha(tmp_path):
+    """A photo with its own alpha (RGBA PNG): the matte replaces that alpha, and the colours keep their
+    channels (a BGR/RGB mix-up would swap a red shirt for a blue one)."""
+    from PIL import Image
+
+    rgb = np.zeros((64, 96, 3), np.uint8)
+    rgb[...] = (30, 60, 200)  # blue backdrop
+    rgb[16:, 30:66] = (220, 20, 20)  # a red figure
+    Image.fromarray(np.dstack([rgb, np.full((64, 96), 255, np.uint8)]), "RGBA").save(tmp_path / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    rc, _, err = run("convert", tmp_path / "a.png", "--foreground", out / "f.png", *PHOTO)
+    assert rc == 0, err
+    back = cv2.cvtColor(cv2.imread(str(out / "f.png")), cv2.COLOR_BGR2RGB).astype(int)
+    r, g, b = back[40, 48]
+    assert r > 150 and b < 100, back[40, 48]
+    r, g, b = back[5, 5]
+    assert b > 120 and r < 100, back[5, 5]

@@ -16,20 +16,20 @@ from .io.sources import open_source
 from .options import MattingOptions, OutputOptions, ScaleOptions, is_url
 from .optionspec import reject_unknown
 from .pipeline import Output, Summary, run
-from .roles import DEFAULT_EXT, LAYOUT, ROLES, SHORTHAND
+from .roles import DEFAULT_EXT, LAYOUT, ROLES, SHORTHAND, VIDEO_EXTS, output_names
 from .weights import resolve_device
-
-VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mxf", ".mts", ".m2ts", ".ts", ".flv",
-              ".wmv", ".mpg", ".mpeg", ".3gp", ".ogv"}
 
 
 @dataclass
 class BatchSummary:
-    """A folder run: one Summary per matted file, the skipped (already complete) and the failed ones."""
+    """A folder run: one Summary per matted file, the skipped (already complete) and the failed ones, and
+    the files it passed over (not what the run takes: a video in a photo folder, an animated image), with
+    why."""
 
     done: dict[str, Summary] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    ignored: dict[str, str] = field(default_factory=dict)
 
 
 def split_options(options: dict[str, Any]) -> tuple[MattingOptions, OutputOptions, ScaleOptions]:
@@ -60,13 +60,6 @@ def _check_target(role: str, target: str, out: OutputOptions) -> None:
             raise VmatteError(f"{target}: an image sequence needs a frame-number pattern, e.g. name_%06d.png")
         return
     encoding_for(target, LAYOUT[role], **out.encoder_settings())
-
-
-def _folder_names(videos: list[Path]) -> dict[Path, str]:
-    """Output names for a folder's videos: the stem, or the whole name where stems collide (a.mp4 and
-    a.mkv become a.mp4.mov and a.mkv.mov, never one output for two inputs)."""
-    stems = [v.stem for v in videos]
-    return {v: v.name if stems.count(v.stem) > 1 else v.stem for v in videos}
 
 
 def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
@@ -213,7 +206,7 @@ def _convert_folder(folder: Path, targets: dict[str, Path], matting: MattingOpti
     model = _load(matting) if scale is None else None
     result, jobs = BatchSummary(), []
     videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTS and p.is_file())
-    names = _folder_names(videos)
+    names = output_names(videos)
     for video in videos:
         finals = {}
         for role, target in targets.items():

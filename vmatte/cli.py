@@ -166,10 +166,13 @@ def _convert(a: argparse.Namespace) -> int:
                 print(f"done     {name}: {s.frames} frames, {s.fps:.1f} fps")
             for name in result.skipped:
                 print(f"skipped  {name}: outputs already complete")
+            for name, why in result.ignored.items():
+                print(f"ignored  {name}: {why}")
         for name, why in result.failed.items():
             print(f"failed   {name}: {why}", file=sys.stderr)
         if not quiet:
-            print(f"{len(result.done)} matted, {len(result.skipped)} skipped, {len(result.failed)} failed")
+            ignored = f", {len(result.ignored)} ignored" if result.ignored else ""
+            print(f"{len(result.done)} matted, {len(result.skipped)} skipped, {len(result.failed)} failed{ignored}")
         return 1 if result.failed else 0
     if not quiet:
         outs = ", ".join(str(values[k]) for k in ROLE_FLAGS if values.get(k))

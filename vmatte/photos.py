@@ -18,9 +18,9 @@ import numpy as np
 
 from .errors import VmatteError
 from .io.atomic import check_writable
-from .io.photo import PHOTO_EXTS, check_photo_target, read_photo, write_photo
+from .io.photo import animated_refusal, check_photo_target, frame_count, read_photo, readable_exts, write_photo
 from .options import MattingOptions, OutputOptions, is_url
-from .roles import LAYOUT
+from .roles import LAYOUT, VIDEO_EXTS, output_names
 
 STILL_SHORT_SIDE = 512  # the network's internal short side for photos, pixels (see still_mode.py)
 ROLE_EXT = {"rgba": ".png", "matte": ".png", "composite": ".jpg", "foreground": ".png"}
@@ -29,13 +29,15 @@ SHORTHAND = {".png": "rgba", ".webp": "rgba", ".tif": "rgba", ".tiff": "rgba", "
 
 
 def is_photo_input(input: Any, out: OutputOptions) -> bool:
-    """A single image file; or a folder of images when every output asked for is a folder."""
+    """A single still image file (an animated GIF or APNG is a clip, which FFmpeg decodes); or a folder of
+    images when every output asked for is a folder."""
     if is_url(input):
         return False
-    p = Path(input)
+    p, exts = Path(input), readable_exts()
     if p.is_file():
-        return p.suffix.lower() in PHOTO_EXTS
-    if not p.is_dir() or not any(q.suffix.lower() in PHOTO_EXTS for q in p.iterdir()):
+        clip = p.suffix.lower() in (".gif", ".png", ".apng") and frame_count(p) > 1
+        return p.suffix.lower() in exts and not clip
+    if not p.is_dir() or not any(q.suffix.lower() in exts for q in p.iterdir()):
         return False
     given = [v for v in (out.rgba, out.matte, out.composite, out.foreground, out.output) if v]
     return bool(given) and all(v.endswith(("/", "\\")) or Path(v).is_dir() for v in given)
@@ -104,9 +106,10 @@ def _matte_folder(src: Path, folders: dict[str, Path], still: _Still, result, ma
     from .pipeline import Summary
 
     t0 = time.perf_counter()
-    names = sorted(q for q in src.iterdir() if q.suffix.lower() in PHOTO_EXTS and q.is_file())
+    names, result.ignored = folder_photos(src)
+    stems = output_names(names)
     for q in names:
-        finals = {r: folder / f"{q.stem}{ROLE_EXT[r]}" for r, folder in folders.items()}
+        finals = {r: folder / f"{stems[q]}{ROLE_EXT[r]}" for r, folder in folders.items()}
         if all(f.exists() for f in finals.values()):
             result.skipped.append(str(q))
             continue
@@ -125,6 +128,25 @@ def _matte_folder(src: Path, folders: dict[str, Path], still: _Still, result, ma
     if not out.quiet and out.progress and names:
         print()
     return result
+
+
+def folder_photos(folder: Path) -> tuple[list[Path], dict[str, str]]:
+    """The still photos of a folder, in name order, and each other file with why it is passed over (hidden
+    files and subfolders are passed over in silence)."""
+    exts, photos, ignored = readable_exts(), [], {}
+    for q in sorted(folder.iterdir()):
+        if q.name.startswith(".") or not q.is_file():
+            continue
+        ext = q.suffix.lower()
+        if ext in exts and (frames := frame_count(q)) > 1:
+            ignored[str(q)] = animated_refusal(q, frames).split(" is ", 1)[1]
+        elif ext in exts:
+            photos.append(q)
+        elif ext in VIDEO_EXTS:
+            ignored[str(q)] = f"a video, not a photo; matte it on its own: vmatte convert {q.name} -o OUT.mov"
+        else:
+            ignored[str(q)] = "not an image this vmatte reads (" + (ext or "no extension") + ")"
+    return photos, ignored
 
 
 class _Still:

@@ -1,12 +1,16 @@
 """Photos in and out: any mode read upright (EXIF orientation), the ICC profile carried; PNG, JPEG, WebP
 and TIFF written under a temporary name, read back, and renamed.
 
-Pixels come through OpenCV (16-bit PNG and TIFF keep their depth; CMYK, grey and palette images become
-RGB; an alpha channel is dropped: the matte replaces it); Pillow checks the file is whole, gives the
-size before decoding (for --max-pixels), the EXIF orientation and the ICC profile, and writes the
-8-bit formats with that profile. 16-bit PNG is written by OpenCV, which keeps no profile. TIFF (16 bits a
-sample) is written by tifffile, with the profile, and its alpha marked as unassociated (straight) alpha in
-the ExtraSamples tag, as libtiff, ImageMagick and image editors expect; it is read back by OpenCV.
+Pixels come through OpenCV where it reads the format (16-bit PNG and TIFF keep their depth; CMYK, grey and
+palette images become RGB; an alpha channel is dropped: the matte replaces it), and through Pillow for the
+rest (GIF, AVIF, JPEG 2000, ... and files OpenCV fails on); Pillow checks the file is whole and still (not
+animated), gives the size before decoding (for --max-pixels), the EXIF orientation and the ICC profile, and
+writes the 8-bit formats with that profile. A profile that is not an RGB one (CMYK, grey) is applied,
+converting the pixels to sRGB, which the outputs are then tagged with; one that cannot be applied (a Lab
+profile on RGB data) is dropped rather than copied onto pixels it does not describe. 16-bit PNG is written
+by OpenCV, which keeps no profile. TIFF (16 bits a sample) is written by tifffile, with the profile, and
+its alpha marked as unassociated (straight) alpha in the ExtraSamples tag, as libtiff, ImageMagick and
+image editors expect; it is read back by OpenCV.
 """
 from __future__ import annotations
 
@@ -38,8 +42,42 @@ class Photo:
     name: str
 
 
+def readable_exts() -> frozenset[str]:
+    """Extensions of the still images vmatte reads: OpenCV's (16-bit PNG and TIFF keep their depth) and
+    every format the installed Pillow decodes (GIF, AVIF where its plugin is built, JPEG 2000, TGA, ...)."""
+    from PIL import Image
+
+    pillow = {e for e, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+    return frozenset(PHOTO_EXTS | (pillow - NOT_DECODED))
+
+
+# Extensions Pillow registers but cannot decode here (identify only, or an outside program it needs).
+NOT_DECODED = {".mpg", ".mpeg", ".eps", ".ps", ".bufr", ".grib", ".h5", ".hdf", ".wmf", ".emf"}
+
+
+def frame_count(path: Path) -> int:
+    """Pictures in an image file: more than 1 for an animated GIF, WebP or APNG (1 where it cannot tell)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return int(getattr(im, "n_frames", 1) or 1)
+    except (OSError, SyntaxError, ValueError):
+        return 1
+
+
+def animated_refusal(path: Path, frames: int) -> str:
+    """What to say of an animated image given where a photo is expected."""
+    if path.suffix.lower() in (".gif", ".png", ".apng"):
+        return (f"{path} is animated ({frames} frames), not a photo; matte it on its own, as a clip: "
+                f"vmatte convert {path.name} -o OUT.mov")
+    return (f"{path} is animated ({frames} frames), and FFmpeg cannot read it as a clip; save it as a GIF or a "
+            "video, or export the frame you want")
+
+
 def read_photo(path: Path, max_pixels: int) -> Photo:
-    """A photo upright, with its profile; one line for a missing, truncated, non-image or too large file."""
+    """A photo upright, in RGB: a profile for other pixels (CMYK, Lab, grey) is applied, converting to sRGB;
+    one line for a missing, truncated, animated, non-image or too large file."""
     from PIL import Image, UnidentifiedImageError
 
     Image.MAX_IMAGE_PIXELS = None  # --max-pixels is the limit, with its own message
@@ -48,26 +86,72 @@ def read_photo(path: Path, max_pixels: int) -> Photo:
     try:
         with Image.open(path) as im:
             check_pixels(path.name, *im.size, max_pixels)
+            frames = int(getattr(im, "n_frames", 1) or 1)
+            if frames > 1:
+                raise VmatteError(animated_refusal(path, frames))
             im.load()  # decodes the whole file: a truncated one fails here
             icc = im.info.get("icc_profile")
             orientation = im.getexif().get(0x0112, 1)
+            converted = _to_srgb(im, icc) if icc and icc[16:20] != b"RGB " else None
+            img = _opencv_pixels(path) if converted is None else converted
+            if img is None:  # a format OpenCV does not read, or one it fails on (TIFF with an orientation)
+                img = np.array(im.convert("RGBA" if "A" in im.getbands() else "RGB"))
     except UnidentifiedImageError:
         raise VmatteError(f"{path} is not an image (or not one Pillow reads); give a PNG, JPEG, WebP or TIFF") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise VmatteError(f"{path} is damaged or truncated ({e}); re-export or re-download it") from None
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
-    if img is None:
-        raise VmatteError(f"{path} could not be decoded; re-save it as PNG or JPEG")
+    if converted is not None:
+        icc = srgb_profile()  # the pixels are sRGB now: tag them so
+    elif icc and icc[16:20] != b"RGB ":
+        icc = None  # a profile that does not describe RGB pixels is not copied onto them
     if img.dtype not in (np.uint8, np.uint16):
         img = (np.clip(img.astype(np.float32), 0, 1) * 65535).astype(np.uint16)
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, 2)
-    elif img.shape[2] == 4:
-        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
-    else:
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    img = np.ascontiguousarray(UPRIGHT.get(orientation, lambda a: a)(img))
+    img = np.ascontiguousarray(UPRIGHT.get(orientation, lambda a: a)(img[..., :3]))
     return Photo(img, icc, path.name)
+
+
+def _opencv_pixels(path: Path) -> np.ndarray | None:
+    """RGB(A) or grey pixels as OpenCV decodes them (16 bits kept), or None where it cannot; its own error
+    lines are silenced (it fails on some valid files, such as a TIFF with an EXIF orientation)."""
+    if path.suffix.lower() not in PHOTO_EXTS:
+        return None
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED | cv2.IMREAD_ANYDEPTH)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+    if img is None or img.ndim == 2:
+        return img
+    return cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA if img.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+
+
+def _to_srgb(im, icc: bytes) -> np.ndarray | None:
+    """Pixels whose profile is not an RGB one (a CMYK or grey image with its profile) converted through it
+    to sRGB, 8-bit RGB; None where the profile does not fit the pixels (a Lab profile on RGB data)."""
+    import io
+
+    from PIL import ImageCms
+
+    if im.mode not in PROFILE_MODES.get(icc[16:20], ()):
+        return None
+    try:
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        return np.array(ImageCms.profileToProfile(im, src, ImageCms.createProfile("sRGB"), outputMode="RGB"))
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None
+
+
+PROFILE_MODES = {b"CMYK": ("CMYK",), b"GRAY": ("L",)}  # an ICC profile's colour space -> the Pillow modes it fits
+
+
+def srgb_profile() -> bytes:
+    """The sRGB profile's bytes, as Pillow's littleCMS makes it."""
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
 def check_photo_target(path: Path, layout: str) -> None:
