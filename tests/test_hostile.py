@@ -730,3 +730,82 @@ def test_red_and_blue_stay_put_in_a_photo_with_alpha(tmp_path):
     assert r > 150 and b < 100, back[40, 48]
     r, g, b = back[5, 5]
     assert b > 120 and r < 100, back[5, 5]
+
+
+def test_an_output_folder_whose_name_starts_like_the_input_folders_is_not_inside_it(media, tmp_path):
+    """clips/ into clips_out/ is beside the folder being read, not in it (a string-prefix test would refuse)."""
+    src = tmp_path / "clips"
+    src.mkdir()
+    shutil.copy(media / "clip.mp4", src / "a.mp4")
+    rc, _, err = run("convert", src, "--rgba", f"{tmp_path / 'clips_out'}/", "-q", "--downsample-ratio", "0.5")
+    assert rc == 0, err
+    assert [p.name for p in (tmp_path / "clips_out").iterdir()] == ["a.mov"]
+
+
+def test_stream_numbers_count_every_stream_as_ffprobe_does(tmp_path, out):
+    """A file whose audio is stream 0 and video stream 1: --stream 1 is the video, and --stream 0 is refused
+    naming the video streams there are (counting among video streams only would pick the wrong one)."""
+    path = tmp_path / "audio_first.mkv"
+    with av.open(str(path), "w") as c:
+        a = c.add_stream("aac", rate=48000)
+        v = c.add_stream("libx264", rate=30)
+        v.width, v.height, v.pix_fmt = 96, 64, "yuv420p"
+        for i, f in enumerate(person_frames(6, 96, 64)):
+            frame = av.VideoFrame.from_ndarray(f, format="rgb24")
+            frame.pts = i
+            c.mux(v.encode(frame))
+        c.mux(v.encode())
+        silence = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        silence.sample_rate, silence.pts = 48000, 0
+        c.mux(a.encode(silence))
+        c.mux(a.encode())
+    assert [s.index for s in av.open(str(path)).streams.video] == [1]
+    produced(out / "o.mov", 6, None, "convert", path, "--stream", "1", "--rgba", out / "o.mov", "--downsample-ratio",
+             "0.5")
+    refused(out, "no video stream #0; its video streams: #1", "convert", path, "--stream", "0", "--rgba",
+            out / "p.mov")
+
+
+def test_export_never_writes_over_the_weights_it_reads(tmp_path):
+    from vmatte.weights import cached_paths
+
+    w = tmp_path / "W.safetensors"
+    shutil.copy(cached_paths("rvm-mobilenetv3")[0], w)
+    before = w.read_bytes()
+    refused(tmp_path, "never overwrites an input", "export", "onnx", "--weights", w, "-o", w, "--size", "64x64",
+            "--downsample-ratio", "0.5")
+    assert w.read_bytes() == before
+
+
+@pytest.fixture()
+def read_only_home(tmp_path):
+    """A cache folder on a real read-only filesystem (root bypasses file permissions): filled, then remounted
+    read-only."""
+    d = tmp_path / "home"
+    d.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(d)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root): the read-only cache case is not run")
+    try:
+        from vmatte.cache import DERIVED
+
+        (d / DERIVED).mkdir()
+        (d / DERIVED / "x.onnx").write_bytes(b"0" * 1000)
+        (d / DERIVED / "x.onnx.sha256").write_text("0" * 64)
+        subprocess.run(["mount", "-o", "remount,ro", str(d)], check=True)
+        yield d
+    finally:
+        subprocess.run(["umount", str(d)], check=False)
+
+
+def test_clearing_a_read_only_cache_is_one_line(read_only_home):
+    refused(read_only_home, "read-only", "cache", "clear", env={"VMATTE_HOME": str(read_only_home)})
+
+
+def test_an_output_folder_that_is_a_file_is_one_line(media, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _save(photos / "p.jpg")
+    for src in (media / "clip.mp4", photos):
+        refused(tmp_path, "is a file, not a folder", "convert", src, "--rgba", f"{tmp_path / 'afile'}/", *PHOTO)
+        refused(tmp_path, "which is a file", "convert", src, "--rgba", f"{tmp_path / 'afile' / 'sub'}/", *PHOTO)

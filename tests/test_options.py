@@ -220,3 +220,54 @@ def test_help_lists_every_option_without_torch(command):
     if command == "convert":
         for flag in ("--downsample-ratio", "--max-pixels", "--stream", "--matte-choke", "--prores-encoder", "-q"):
             assert flag in res.stdout
+
+
+@pytest.mark.parametrize("bad", [["talk.mp4"], 3, None, b"talk.mp4", "  "], ids=["list", "int", "None", "bytes",
+                                                                                 "blank"])
+def test_api_input_of_another_type_is_a_vmatte_error(bad):
+    """Python callers get the one error type, naming what was given, not a bare TypeError."""
+    with pytest.raises(VmatteError, match="input: give a file, folder or URL"):
+        vmatte.convert(bad, rgba="o.mov")
+
+
+def _bounded():
+    from dataclasses import fields
+
+    from vmatte.options import LiveOptions, MattingOptions, OutputOptions, ScaleOptions
+    from vmatte.optionspec import spec_of
+
+    for cls in (MattingOptions, OutputOptions, ScaleOptions, LiveOptions):
+        for f in fields(cls):
+            spec = spec_of(f)
+            if spec.kind in (int, float) and spec.choices is None and (spec.low is not None or spec.high is not None):
+                yield pytest.param(cls, f.name, spec, id=f"{cls.__name__}.{f.name}")
+
+
+@pytest.mark.parametrize("cls, name, spec", list(_bounded()))
+def test_every_range_takes_its_ends_and_refuses_beyond(cls, name, spec):
+    """Both ends of each declared range are accepted (--despill 1, --downsample-ratio 1, --quality 100), except
+    an open low end; one step beyond is refused."""
+    step = 1 if spec.kind is int else 1e-3
+    if spec.high is not None:
+        assert getattr(cls.pick({name: spec.high}), name) == spec.high
+        with pytest.raises(VmatteError, match="out of range"):
+            cls.pick({name: spec.high + step})
+    if spec.low is not None:
+        if spec.open_low:
+            with pytest.raises(VmatteError):
+                cls.pick({name: spec.low})
+            assert getattr(cls.pick({name: spec.low + step}), name) == spec.low + step
+        else:
+            assert getattr(cls.pick({name: spec.low}), name) == spec.low
+            with pytest.raises(VmatteError, match="out of range"):
+                cls.pick({name: spec.low - step})
+
+
+def test_downsample_ratio_takes_one_and_refuses_beyond():
+    from vmatte.options import MattingOptions
+
+    assert MattingOptions.pick({"downsample_ratio": "1"}).downsample_ratio == 1.0
+    assert MattingOptions.pick({"downsample_ratio": 1}).downsample_ratio == 1.0
+    for bad in (1.001, 0, -0.5):
+        with pytest.raises(VmatteError, match="--downsample-ratio"):
+            MattingOptions.pick({"downsample_ratio": bad})

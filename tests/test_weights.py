@@ -119,3 +119,24 @@ def test_safetensors_and_onnx_files_load(tmp_path, model):
 def test_resnet50_cannot_be_fetched():
     with pytest.raises(VmatteError, match="--weights"):
         weights.pull("rvm-resnet50")
+
+
+def test_a_tensor_of_the_wrong_shape_is_named_in_one_line(tmp_path, model):
+    """RVM's names with one tensor of another shape (a checkpoint of another width, a bad conversion): one
+    line naming the tensor, its shape and the network's, exit 2, nothing written."""
+    from clitools import assert_clean_failure
+    from clitools import vmatte as run_cli
+    from conftest import person_frames
+    from samples.make_sample import write_clip
+
+    sd = {k: v.clone() for k, v in model.network.state_dict().items()}
+    key = "decoder.decode4.gru.ih.0.weight"
+    sd[key] = torch.zeros(sd[key].shape[0], sd[key].shape[1] + 2, 3, 3)
+    torch.save(sd, tmp_path / "w.pth")
+    write_clip(tmp_path / "in.mp4", person_frames(3, 64, 48), audio=False, timecode=None)
+    out = tmp_path / "out"
+    out.mkdir()
+    res = run_cli("convert", tmp_path / "in.mp4", "--rgba", out / "o.mov", "--weights", tmp_path / "w.pth",
+                  "--device", "cpu")
+    assert_clean_failure(res, out, key)
+    assert str(tuple(sd[key].shape)) in res.stderr and "network's is" in res.stderr

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import VmatteError
-from .io.atomic import check_writable, guard_paths
+from .io.atomic import check_folder, check_writable, guard_paths, make_folder
 from .io.encoding import encoding_for
 from .io.frames import check_size, frames_in_flight
 from .io.images import is_pattern
@@ -73,6 +74,10 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
     value raises VmatteError before any model loads. Returns a Summary (frames, seconds, fps, cuts), or a
     BatchSummary for a folder.
     """
+    if isinstance(input, bytes) or not isinstance(input, (str, os.PathLike)) or not str(input).strip():
+        raise VmatteError(f"input: give a file, folder or URL as a str or pathlib.Path, not "
+                          f"{type(input).__name__} {input!r:.60}")
+    input = os.fspath(input)
     matting, out, scale = split_options(options)
     parallel = scale.workers > 1 or scale.ray is not None
     if parallel:
@@ -89,6 +94,7 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
             _check_target(role, target, out)
         else:
             _check_target(role, "x" + DEFAULT_EXT[role], out)
+            check_folder(Path(target))
     if out.report is not None:
         check_writable(Path(out.report))
     backdrop = matting.background if matting.background and Path(matting.background).is_file() else None
@@ -121,7 +127,7 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
         from .scale import convert_jobs
 
         for r in folders:
-            _make_folder(paths[r].parent)
+            make_folder(paths[r].parent)
         result = convert_jobs([(str(input), paths)], matting, out, scale)[str(input)]
         if isinstance(result, Exception):
             raise result
@@ -129,15 +135,8 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
     with open_source(input, fps=out.fps, stream=out.stream, device=resolve_device(matting.device)) as source:
         check_size(source.info, out.max_pixels)
         for r in folders:  # one clip into a folder: named after the clip
-            _make_folder(paths[r].parent)
+            make_folder(paths[r].parent)
         return _convert_one(source, paths, _load(matting), matting, out)
-
-
-def _make_folder(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise VmatteError(f"cannot create {folder}: {e.strerror}; pick a writable folder") from None
 
 
 def _load(matting: MattingOptions):
@@ -202,7 +201,7 @@ def _convert_folder(folder: Path, targets: dict[str, Path], matting: MattingOpti
     """Every video in `folder`; outputs go inside the output folders, complete ones are skipped. With
     `scale`, on its workers (vmatte.scale)."""
     for target in targets.values():
-        _make_folder(target)
+        make_folder(target)
     model = _load(matting) if scale is None else None
     result, jobs = BatchSummary(), []
     videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTS and p.is_file())

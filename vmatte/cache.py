@@ -102,7 +102,12 @@ def clear(everything: bool = False) -> int:
     for kind, p, size, _ in entries():
         if kind == "derived" or everything:
             for q in (p, sidecar(p), p.with_suffix(".sha256")):
-                q.unlink(missing_ok=True)
+                try:
+                    q.unlink(missing_ok=True)
+                except OSError as e:  # a read-only or foreign cache: say so, with what was freed
+                    raise VmatteError(f"cannot remove {q} ({e.strerror}); {freed / 1e6:.1f} MB were freed "
+                                      f"before it. Is {cache_dir()} read-only? Clear it where it is writable, or "
+                                      "set VMATTE_HOME to another folder") from None
             freed += size
     for d in (cache_dir() / DERIVED, cache_dir() / "weights", cache_dir() / "samples"):
         if d.is_dir():

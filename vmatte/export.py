@@ -31,6 +31,9 @@ def export(format: str = "tensorrt", **options: Any) -> Path:
     if opts.format == "onnx" and opts.target:
         raise VmatteError("--target is for TensorRT engines; an ONNX graph runs anywhere")
     out = Path(opts.output)
+    from .io.atomic import guard_paths
+
+    guard_paths([matting.weights], {"-o": out})  # never over the weights being read
     if not out.parent.is_dir():
         raise VmatteError(f"cannot write {out}: folder {out.parent} does not exist; create it or pick another path")
     precision = matting.precision if matting.precision != "auto" else ("fp16" if opts.format == "tensorrt" else "fp32")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import VmatteError
-from .io.atomic import check_writable
+from .io.atomic import check_folder, check_writable, make_folder
 from .io.photo import animated_refusal, check_photo_target, frame_count, read_photo, readable_exts, write_photo
 from .options import MattingOptions, OutputOptions, is_url
 from .roles import LAYOUT, VIDEO_EXTS, output_names
@@ -79,7 +79,7 @@ def convert(input: str | Path, matting: MattingOptions, out: OutputOptions):
         for r, p in paths.items():  # before the photo is read or the model loaded
             check_photo_target(p, LAYOUT[r])
         for r in folders:  # one photo into a folder: named after the photo
-            paths[r].parent.mkdir(parents=True, exist_ok=True)
+            make_folder(paths[r].parent)
         for p in paths.values():
             check_writable(p)
         photo = read_photo(src, out.max_pixels)
@@ -89,10 +89,12 @@ def convert(input: str | Path, matting: MattingOptions, out: OutputOptions):
         return Summary(1, seconds, 1 / seconds if seconds else 0.0, photo=True)
     folders = {r: Path(p) for r, p in targets.items()}
     guard_paths([], {f"--{r}": p / f"x{ROLE_EXT[r]}" for r, p in folders.items()}, src)
+    for f in folders.values():
+        check_folder(f)
     still, result = _Still(matting, out), BatchSummary()  # the model loads before any folder is made
     made = [f for f in dict.fromkeys(folders.values()) if not f.exists()]
     for f in folders.values():
-        f.mkdir(parents=True, exist_ok=True)
+        make_folder(f)
     try:
         return _matte_folder(src, folders, still, result, matting, out)
     finally:

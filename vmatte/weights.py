@@ -221,6 +221,11 @@ def load_model(name: str = DEFAULT_MODEL, weights: str | os.PathLike | None = No
         if e.sha256 and onnx_path.exists() and sha256_of(onnx_path) == e.sha256:
             source_onnx = onnx_path
     model = MattingNetwork(variant)
+    own = model.state_dict()
+    for key, t in sd.items():  # load_state_dict would raise a RuntimeError listing every mismatch
+        if key in own and tuple(t.shape) != tuple(own[key].shape):
+            raise VmatteError(f"weights do not fit the {variant} network: {key} has shape {tuple(t.shape)}, the "
+                              f"network's is {tuple(own[key].shape)}; pass RVM weights for this model")
     missing, unexpected = model.load_state_dict(sd, strict=False)
     missing = [k for k in missing if not k.startswith("project_seg.")]
     if missing or unexpected:

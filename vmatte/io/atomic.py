@@ -116,6 +116,25 @@ def guard_paths(inputs: list[str | Path], outputs: dict[str, str | Path], read_f
         seen[real] = flag
 
 
+def check_folder(folder: Path) -> None:
+    """Refuse, before anything is made, an output folder that is a file, or under one."""
+    for p in (folder, *folder.parents):
+        if p.exists():
+            if not p.is_dir():
+                where = "is a file" if p == folder else f"is under {p}, which is a file"
+                raise VmatteError(f"{folder} {where}, not a folder; give a folder for the outputs, or another name")
+            return
+
+
+def make_folder(folder: Path) -> None:
+    """Create an output folder (and its parents), or say in one line why it cannot be one."""
+    check_folder(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise VmatteError(f"cannot create {folder}: {e.strerror}; pick a writable folder") from None
+
+
 def write_atomically(dest: Path, write: Callable[[Path], None]) -> None:
     """Create dest's folder, call write(tmp) on a temporary sibling, then rename it to `dest`."""
     try:
