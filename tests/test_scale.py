@@ -299,3 +299,92 @@ def test_a_real_clip_split_on_workers_is_identical_to_one_process(tmp_path):
     assert one.frames == two.frames == len(b["pts"]) == 89 and a["pts"] == b["pts"]
     assert all(np.array_equal(x, y) for x, y in zip(a["alpha"], b["alpha"]))
     _no_leftovers(tmp_path)
+
+
+def _start_and_wait_for_a_segment(clip: Path, out: Path, *extra: str) -> subprocess.Popen:
+    """A `--workers 2` run in its own session, once its first segment is complete."""
+    args = [sys.executable, "-m", "vmatte", "convert", str(clip), "--rgba", str(out / "a.mov"), "--workers", "2",
+            "--segment-seconds", "1", "--no-progress", *extra]
+    p = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    work = out / ".a.mov.vmatte-work"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and p.poll() is None and not list(work.glob("*.done")):
+        time.sleep(0.05)
+    assert p.poll() is None, "the run ended before a segment was done"
+    return p
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process parents from Linux's /proc")
+def test_a_killed_driver_takes_its_workers_with_it_and_one_process_clears_its_work(long_clip, tmp_path):
+    """kill -9 of the driver alone (not its group): its worker processes end within seconds instead of
+    running on unowned. A rerun of the same output in one process succeeds and removes the stale work folder
+    (its segments), leaving nothing but the output."""
+    from vmatte.scale.worker import process_alive
+
+    clip, ref = long_clip
+    out = tmp_path / "o"
+    out.mkdir()
+    p = _start_and_wait_for_a_segment(clip, out)
+    kids = _children(p.pid)
+    assert len(kids) >= 2, kids  # the two workers (and the pool's resource tracker)
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(process_alive(k) for k in kids):
+        time.sleep(0.1)
+    left = [k for k in kids if process_alive(k)]
+    for k in left:
+        os.kill(k, signal.SIGKILL)
+    assert not left, f"workers still running after their driver was killed: {left}"
+    assert (out / ".a.mov.vmatte-work").is_dir()
+    res = vmatte("convert", clip, "--rgba", out / "a.mov", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.mov"]
+    _assert_same_file(out / "a.mov", ref / "a.mov")
+
+
+def test_a_run_with_other_options_does_not_resume_anothers_segments(long_clip, tmp_path):
+    """Segments left by a killed run are for its options only: a rerun with --despill 0.5 starts afresh (no
+    'resuming'), and its output is what one process makes with --despill 0.5."""
+    clip, _ = long_clip
+    out, ref = tmp_path / "o", tmp_path / "ref"
+    out.mkdir()
+    ref.mkdir()
+    p = _start_and_wait_for_a_segment(clip, out)
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    res = vmatte("convert", clip, "--rgba", out / "a.mov", "--workers", "2", "--segment-seconds", "1", "--despill",
+                 "0.5", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    assert "resuming" not in res.stderr, res.stderr
+    vm.convert(clip, rgba=str(ref / "a.mov"), despill=0.5, progress=False)
+    _assert_same_file(out / "a.mov", ref / "a.mov")
+    _no_leftovers(tmp_path)
+
+
+def test_a_task_whose_worker_keeps_dying_is_run_again_exactly_retries_times():
+    """As documented: a task is run again up to RETRIES (3) times; its 4th death is the error, naming it."""
+    from collections import Counter
+
+    from vmatte.options import MattingOptions, OutputOptions
+    from vmatte.scale.executors import RETRIES, give_up
+    from vmatte.scale.worker import Task
+
+    assert RETRIES == 3
+    task, tries = Task("clip.mp4", {}, MattingOptions(), OutputOptions()), Counter()
+    for _ in range(RETRIES):
+        assert give_up(task, tries, "killed") is None  # run it again
+    err = give_up(task, tries, "killed")
+    assert isinstance(err, VmatteError) and "died 4 times (killed)" in str(err)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from .io.sources import open_source
 from .options import MattingOptions, OutputOptions, ScaleOptions, is_url
 from .optionspec import reject_unknown
 from .pipeline import Output, Summary, run
-from .roles import DEFAULT_EXT, LAYOUT, ROLES, SHORTHAND, VIDEO_EXTS, output_names
+from .roles import DEFAULT_EXT, LAYOUT, ROLES, SHORTHAND, VIDEO_EXTS, output_names, work_folder
 from .weights import resolve_device
 
 
@@ -191,6 +192,9 @@ def _convert_one(source, targets: dict[str, Path], model, matting: MattingOption
         for o in outputs:
             o.sink.close()
         undo.pop_all()
+    if segment is None:  # written whole here: the segments a killed scale-out run left for them are stale
+        for path in targets.values():
+            shutil.rmtree(work_folder(Path(path)), ignore_errors=True)
     if quality is not None:
         quality.write(out.report)
     return summary

@@ -23,3 +23,9 @@ def output_names(inputs: list[Path]) -> dict[Path, str]:
     two inputs never share one output, on case-insensitive disks too."""
     stems = [p.stem.casefold() for p in inputs]
     return {p: p.name if stems.count(p.stem.casefold()) > 1 else p.stem for p in inputs}
+
+
+def work_folder(output: Path) -> Path:
+    """Where a scale-out run keeps the segments of `output` (its job's first output) until they are joined;
+    whatever writes that output whole owns the folder a killed run left."""
+    return output.parent / f".{output.name.replace('%', '_')}.vmatte-work"

@@ -22,6 +22,7 @@ from ..io.atomic import remove_stale
 from ..io.sinks import is_image_target
 from ..options import MattingOptions, OutputOptions, ScaleOptions
 from ..pipeline import Summary, _progress
+from ..roles import work_folder
 from .executors import Feed, LocalWorkers, RayWorkers, import_ray
 from .join import done_path, join, segment_path
 from .plan import FilePlan, Segment, identity, probe, segments, why_whole
@@ -35,8 +36,7 @@ def check(scale: ScaleOptions) -> None:
 
 
 def _work_folder(plan: FilePlan) -> Path:
-    first = Path(next(iter(plan.outputs.values())))
-    return first.parent / f".{first.name.replace('%', '_')}.vmatte-work"
+    return work_folder(Path(next(iter(plan.outputs.values()))))
 
 
 class _Planner:

@@ -28,7 +28,7 @@ Progress = Callable[[str, int], None]
 Done = Callable[[Task, object], None]
 
 
-def _died(task: Task, tries: Counter, why: str) -> VmatteError | None:
+def give_up(task: Task, tries: Counter, why: str) -> VmatteError | None:
     """None to run the task again, or the error once it has died RETRIES + 1 times."""
     tries[task.label] += 1
     if tries[task.label] > RETRIES:
@@ -74,7 +74,7 @@ class LocalWorkers:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         self.pool = ProcessPoolExecutor(self.workers, mp_context=self.ctx, initializer=worker.init,
-                                        initargs=(self.matting, self.queue, self.workers))
+                                        initargs=(self.matting, self.queue, self.workers, worker.driver_identity()))
         return self.pool
 
     def run(self, feed: Feed, progress: Progress, done: Done) -> None:
@@ -106,7 +106,7 @@ class LocalWorkers:
             done(task, fut.result())
         except BrokenProcessPool:
             progress(task.label, -1)
-            err = _died(task, tries, "the process ended")
+            err = give_up(task, tries, "the process ended")
             if err is None:
                 return [task]
             done(task, err)
@@ -141,8 +141,8 @@ class LocalWorkers:
 class _RayWorker:
     """A Ray actor: one engine, task after task."""
 
-    def __init__(self, matting: MattingOptions, progress, workers: int) -> None:
-        worker.init(matting, progress, workers)
+    def __init__(self, matting: MattingOptions, progress, workers: int, driver: tuple[str, int]) -> None:
+        worker.init(matting, progress, workers, driver)
 
     def run(self, task: Task) -> dict:
         return worker.run_task(task)
@@ -187,7 +187,7 @@ class RayWorkers:
             actor = ray.remote(_RayWorker)
             self.make = lambda i: actor.options(
                 name=f"vmatte-worker-{os.getpid()}-{i}", num_cpus=1, num_gpus=share, max_restarts=RETRIES,
-                max_task_retries=RETRIES).remote(matting, self.queue, n)
+                max_task_retries=RETRIES).remote(matting, self.queue, n, worker.driver_identity())
             self.actors = [self.make(i) for i in range(n)]
             self.count = n
         except BaseException:
@@ -223,7 +223,7 @@ class RayWorkers:
                     self.actors.append(self.make(self.count))
                     free.append(self.actors[-1])
                     progress(task.label, -1)
-                    err = _died(task, tries, type(e).__name__)
+                    err = give_up(task, tries, type(e).__name__)
                     if err is None:
                         pending.append(task)
                     else:

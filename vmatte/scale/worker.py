@@ -6,6 +6,8 @@ import copy
 import itertools
 import json
 import os
+import socket
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -116,10 +118,15 @@ class _Progress:
 _STATE: dict[str, Any] = {}
 
 
-def init(matting: MattingOptions, progress: Any, workers: int) -> None:
+def init(matting: MattingOptions, progress: Any, workers: int, driver: tuple[str, int] | None = None) -> None:
     """Set up a worker: its share of the CPU threads (torch and the encoder pool) among `workers`, and
-    where it reports progress. The engine loads on the first task and stays."""
+    where it reports progress. The engine loads on the first task and stays. driver: (host name, process
+    id) of the run that started it; a worker on that host ends itself when the driver is gone (killed:
+    nothing would ever collect its work)."""
     from ..io import encoder_pool
+
+    if driver is not None and driver[0] == socket.gethostname():
+        threading.Thread(target=_end_with, args=(driver[1],), daemon=True, name="vmatte-driver-watch").start()
 
     share = max(1, (os.cpu_count() or 1) // workers)
     encoder_pool.ENCODE_WORKERS = max(1, encoder_pool.default_workers() // workers)
@@ -127,6 +134,36 @@ def init(matting: MattingOptions, progress: Any, workers: int) -> None:
 
     torch.set_num_threads(share)
     _STATE.update(matting=matting, progress=progress, model=None)
+
+
+def _end_with(pid: int, every: float = 0.5) -> None:
+    """End this process, at once, when process `pid` has ended (or is a zombie no one has reaped yet)."""
+    while True:
+        time.sleep(every)
+        if not process_alive(pid):
+            os._exit(137)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs: on Linux read from /proc (a zombie counts as ended), else by signal 0."""
+    stat = Path(f"/proc/{pid}/stat")
+    if Path("/proc/self/stat").exists():
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except (OSError, IndexError):
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def driver_identity() -> tuple[str, int]:
+    """(host name, process id) of this process, for init's `driver`."""
+    return socket.gethostname(), os.getpid()
 
 
 def _model():
