@@ -23,6 +23,7 @@ from conftest import person_frames
 from readback import video_pts
 from samples.make_sample import write_clip
 from vmatte.cli import main
+from vmatte.errors import VmatteError
 
 FPS = Fraction(30)
 
@@ -809,3 +810,22 @@ def test_an_output_folder_that_is_a_file_is_one_line(media, tmp_path):
     for src in (media / "clip.mp4", photos):
         refused(tmp_path, "is a file, not a folder", "convert", src, "--rgba", f"{tmp_path / 'afile'}/", *PHOTO)
         refused(tmp_path, "which is a file", "convert", src, "--rgba", f"{tmp_path / 'afile' / 'sub'}/", *PHOTO)
+
+
+def test_a_stream_that_changes_picture_size_is_refused_not_stretched(tmp_path, out):
+    """Two MPEG-TS clips of different sizes joined byte for byte (as recorders and `cat` make them): one line
+    naming the frame and both sizes, nothing left; and the writer itself refuses a picture of another size
+    (an encoder fed one wrote a wrong picture, exit 0)."""
+    from vmatte.io.frames import SourceInfo
+    from vmatte.io.sinks import open_sink
+
+    write_clip(tmp_path / "a.ts", person_frames(6, 96, 64), fps=FPS, audio=False, timecode=None, container="mpegts")
+    write_clip(tmp_path / "b.ts", person_frames(6, 64, 64), fps=FPS, audio=False, timecode=None, container="mpegts")
+    (tmp_path / "joined.ts").write_bytes((tmp_path / "a.ts").read_bytes() + (tmp_path / "b.ts").read_bytes())
+    refused(out, "changes picture size at frame 6 (96x64 to 64x64)", "convert", tmp_path / "joined.ts", "--rgba",
+            out / "o.mov", "--downsample-ratio", "0.5", "-q")  # -q: the rebuilt-timestamps warning aside
+    sink = open_sink(out / "w.mov", "rgba", SourceInfo("t", 96, 64, FPS, 1 / FPS), audio=False)
+    with pytest.raises(VmatteError, match="a 64x64 picture for a 96x64 stream"):
+        sink.write([np.zeros((64, 64), np.uint16)] * 4, 0)
+    sink.abort()
+    assert list(out.iterdir()) == []

@@ -388,3 +388,34 @@ def test_a_task_whose_worker_keeps_dying_is_run_again_exactly_retries_times():
         assert give_up(task, tries, "killed") is None  # run it again
     err = give_up(task, tries, "killed")
     assert isinstance(err, VmatteError) and "died 4 times (killed)" in str(err)
+
+
+def _ray_processes() -> list[str]:
+    res = subprocess.run(["pgrep", "-fa", "raylet|gcs_server|ray::"], capture_output=True, text=True)
+    return [line for line in res.stdout.splitlines() if "pgrep" not in line]
+
+
+def test_sigterm_to_a_ray_driver_exits_130_with_nothing_left_and_ray_stopped(long_clip, tmp_path):
+    """Ray's core puts its own SIGTERM handler in (it logged a stack and exited 1): vmatte puts its own back,
+    so a stopped --ray run ends as a stopped local run does, and the Ray it started is gone."""
+    pytest.importorskip("ray", reason="Ray is the optional 'cluster' extra")
+    clip, _ = long_clip
+    assert not _ray_processes(), "a Ray from elsewhere is running: this test cannot tell whose it is"
+    out = tmp_path / "o"
+    out.mkdir()
+    p = subprocess.Popen([sys.executable, "-m", "vmatte", "convert", str(clip), "--rgba", str(out / "a.mov"),
+                          "--ray", "--workers", "2", "--segment-seconds", "1", "--no-progress"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and p.poll() is None and not list(out.rglob("*.part")):
+        time.sleep(0.05)
+    assert p.poll() is None, "the run ended before it wrote anything"
+    p.send_signal(signal.SIGTERM)
+    err = p.communicate(timeout=120)[1]
+    assert p.returncode == 130, err
+    assert "SIGTERM received" not in err, err
+    assert list(out.iterdir()) == [], f"left behind: {list(out.rglob('*'))}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _ray_processes():
+        time.sleep(0.5)
+    assert not _ray_processes(), _ray_processes()

@@ -156,6 +156,17 @@ def shot_matter(model, info, matting: MattingOptions, out: OutputOptions):
     return ShotMatter(Matter(model, ratio, matting.backend), out.warmup, matting.scene_cuts == "reset")
 
 
+def _one_size(frames, info):
+    """The frames, refusing one whose picture size is not the first's: an output file has one size (a
+    joined MPEG-TS can change size mid-stream, and an encoder fed another size writes a wrong picture)."""
+    for f in frames:
+        h, w = f.image.shape[:2]
+        if (w, h) != (info.width, info.height):
+            raise VmatteError(f"{info.name} changes picture size at frame {f.index} ({info.width}x{info.height} to "
+                              f"{w}x{h}); an output has one size: cut the file there and matte each part")
+        yield f
+
+
 def _convert_one(source, targets: dict[str, Path], model, matting: MattingOptions, out: OutputOptions,
                  segment=None, preroll: int = 0, observers: tuple = ()) -> Summary:
     """One source into its outputs. Until every sink is closed, an error or Ctrl-C aborts them all.
@@ -173,6 +184,7 @@ def _convert_one(source, targets: dict[str, Path], model, matting: MattingOption
 
         shots = SegmentShots(shots, segment, preroll)
         frames, total, audio = source.frames_from(segment.feed, segment.feed_pts), segment.end - segment.start, False
+    frames = _one_size(frames, info)
     bg = parse_background(matting.background, matting.background_fit) if matting.background else None
     quality = None
     if out.report is not None:

@@ -40,6 +40,7 @@ class VideoWriter:
         self.path = Path(target) if self.url is None else None
         fmt = container_for(target)
         self.enc = enc = fit_to_size(enc, info.width, info.height)
+        self.size = (info.width, info.height)  # pixels: every frame written must be this size
         self.layout, self.bits, self.time_base = enc.layout, enc.bits, info.time_base
         self.planes = enc.planes  # what pixels.for_sink hands over: the encoder's own planes, or None (packed)
         if workers is None:
@@ -86,7 +87,12 @@ class VideoWriter:
 
     def write(self, image: np.ndarray | list[np.ndarray], pts: int) -> None:
         """Encode one frame at `pts` (source time base): its planes (as `self.planes` says), or one HxWxC
-        array (layout and depth as `self.layout`, `self.bits`)."""
+        array (layout and depth as `self.layout`, `self.bits`). A picture of another size than the stream's
+        is refused: an encoder fed one writes a wrong picture without a word."""
+        h, w = (image[0] if isinstance(image, list) else image).shape[:2]
+        if (w, h) != (self.size[0], self.size[1]):
+            raise VmatteError(f"{self.target}: a {w}x{h} picture for a {self.size[0]}x{self.size[1]} stream; "
+                              "an output file has one picture size")
         with self._errors():
             if self.pool:
                 self._mux_all(self.pool.submit(image, pts))

@@ -12,6 +12,7 @@ import logging
 import multiprocessing as mp
 import os
 import queue
+import signal
 import threading
 from collections import Counter, deque
 from collections.abc import Callable
@@ -166,6 +167,9 @@ class RayWorkers:
         self.started = False
         if not ray.is_initialized():
             opts = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False}
+            # Ray's core installs its own SIGTERM handler (it logs and exits 1): the command line's (exit 130,
+            # partial files removed, Ray stopped) is put back once Ray has started.
+            handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
             if address == "local":
                 ray.init(num_cpus=os.cpu_count(), **opts)
                 self.started = True
@@ -175,6 +179,10 @@ class RayWorkers:
                 except (ConnectionError, RuntimeError, ValueError) as e:
                     raise VmatteError(f"--ray {address}: no Ray cluster there ({e}); start one with "
                                       "'ray start --head' or give --ray alone for a local Ray") from None
+            if threading.current_thread() is threading.main_thread():
+                for s, h in handlers.items():
+                    if h is not None:
+                        signal.signal(s, h)
         self.actors: list = []
         try:
             res = ray.cluster_resources()
