@@ -185,6 +185,12 @@ MUTANTS = [
     ("Ray's SIGTERM handler left in place (exit 1, a logged stack)", "vmatte/scale/executors.py",
      "                    if h is not None:\n                        signal.signal(s, h)",
      "                    if h is not None:\n                        pass", "tests/test_scale.py -k sigterm_to_a_ray"),
+    ("encoders' planes made with BT.601 while tagged BT.709", "vmatte/pixels.py",
+     'YuvFormat("bt709", False, spec.bits)', 'YuvFormat("bt601", False, spec.bits)',
+     "tests/test_colour.py -k bt709_levels"),
+    ("ProRes 4444 alpha at 8 bits", "vmatte/io/encoding.py",
+     '{"profile": "4444", "alpha_bits": "16", **KS_FIXED}', '{"profile": "4444", "alpha_bits": "8", **KS_FIXED}',
+     "tests/test_colour.py -k more_than_8"),
     ("report without its run table", "vmatte/batch.py", "about=describe_run(info, shots.matter, matting, out.warmup))",
      "about={})", "tests/test_report.py -k what_was_run"),
 ]

@@ -116,11 +116,14 @@ def test_yuv_outputs_are_written_at_bt709_levels(tmp_path, target, layout):
     from vmatte.io.sinks import open_sink
     from vmatte.pixels import for_sink
 
-    info = SourceInfo("t", 32, 16, Fraction(25), Fraction(1, 25))
+    info = SourceInfo("t", 32, 32, Fraction(25), Fraction(1, 25))
     sink = open_sink(tmp_path / target, layout, info, audio=False, crf=0)
     assert sink.planes is not None  # the planar path, no swscale
-    picture = torch.ones(1, 4 if layout == "rgba" else 3, 16, 32)
-    picture[:, :3, :, 16:] = 0.5
+    picture = torch.ones(1, 4 if layout == "rgba" else 3, 32, 32)
+    picture[:, :3, :16, 16:] = 0.5
+    # colours below: grey and white cannot show a wrong matrix, saturated ones do
+    picture[:, :3, 16:, :16] = torch.tensor([0.8, 0.15, 0.1])[:, None, None]
+    picture[:, :3, 16:, 16:] = torch.tensor([0.1, 0.3, 0.85])[:, None, None]
     for i in range(2):
         sink.write(for_sink(picture, sink), i)
     sink.close()
@@ -132,13 +135,20 @@ def test_yuv_outputs_are_written_at_bt709_levels(tmp_path, target, layout):
     shift = 1 << (bits - 10) if bits >= 10 else 1
     white, grey = (940, 502) if bits >= 10 else (235, 126)
     tol = 1 if bits >= 10 else 1.5 / shift  # 8-bit lossy codecs (crf 0) round within a code
-    assert planes[0][:, :16].float().mean().item() == pytest.approx(white * shift, abs=max(shift, tol))
-    assert planes[0][:, 16:].float().mean().item() == pytest.approx(grey * shift, abs=max(shift, tol))
+    assert planes[0][:16, :16].float().mean().item() == pytest.approx(white * shift, abs=max(shift, tol))
+    assert planes[0][:16, 16:].float().mean().item() == pytest.approx(grey * shift, abs=max(shift, tol))
+    # FFmpeg's own BT.709 conversion of the decoded frame gives the colours back (a wrong matrix would not)
+    seen = frame.to_ndarray(format="rgb48le", src_colorspace="ITU709", src_color_range="MPEG",
+                            interpolation="BILINEAR").astype(np.float64) / 65535
+    for rows, cols in ((slice(18, 30), slice(2, 14)), (slice(18, 30), slice(18, 30))):
+        want = picture[0, :3, rows, cols].mean((1, 2)).numpy()
+        got = seen[rows, cols].reshape(-1, 3).mean(0)
+        assert np.abs(got - want).max() < (4 if bits == 8 else 2) / 255, (target, got, want)
     if layout == "rgba":
         top = (1 << bits) - 1  # full scale: 4095 in ProRes's 12-bit decode (prores_aw's 1023 << 2 = 4092 is not)
         assert planes[3].float().mean().item() == pytest.approx(top, abs=0.01)  # full-range alpha at its top
-    back = yuv_to_rgb(*planes[:3], YuvFormat("bt709", False, bits))
-    assert (back - picture[0, :3]).abs().max().item() < (3 / 1023 if bits >= 10 else 3 / 255)
+    back = yuv_to_rgb(*planes[:3], YuvFormat("bt709", False, bits))[:, :14]  # the neutral rows, off the chroma edge
+    assert (back - picture[0, :3, :14]).abs().max().item() < (3 / 1023 if bits >= 10 else 3 / 255)
 
 
 def _alpha_frames(path):
@@ -175,3 +185,26 @@ def test_ffv1_takes_planar_gbra_exactly(tmp_path):
         got = next(c.decode(video=0)).to_ndarray(format="rgba64le")
     want = np.round(picture[0].permute(1, 2, 0).numpy() * 65535).astype(np.uint16)
     assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("encoder", ["ks", "aw"])
+def test_prores_alpha_keeps_more_than_8_bits(tmp_path, encoder):
+    """A smooth alpha ramp through ProRes 4444 decodes with over 900 distinct levels (10 bits reach the file;
+    an 8-bit alpha would give at most 256), each within a 10-bit step of what was written."""
+    from fractions import Fraction
+
+    from vmatte.io.frames import SourceInfo
+    from vmatte.io.sinks import open_sink
+    from vmatte.pixels import for_sink
+
+    info = SourceInfo("t", 1024, 16, Fraction(25), Fraction(1, 25))
+    sink = open_sink(tmp_path / "a.mov", "rgba", info, audio=False, prores_encoder=encoder)
+    picture = torch.full((1, 4, 16, 1024), 0.5)
+    picture[:, 3] = torch.linspace(0, 1, 1024)
+    sink.write(for_sink(picture, sink), 0)
+    sink.close()
+    with av.open(str(tmp_path / "a.mov")) as c:
+        frame = next(c.decode(video=0))
+    alpha = _planes(frame)[3].float() / 4095
+    assert len(torch.unique(alpha[8])) > 900
+    assert (alpha[8] - picture[0, 3, 8]).abs().max().item() < 1.5 / 1023

@@ -89,7 +89,8 @@ def test_stability_counts_still_pixels_only():
     for i in range(6):
         grey = np.full((h, w), 0.5, np.float32)
         grey[:, w // 2:] = rng.random((h, w - w // 2))  # the moving half changes every frame
-        pha = rng.random((h, w)).astype(np.float32) * 0.2 + 0.4  # flicker everywhere
+        pha = rng.random((h, w)).astype(np.float32) * 0.5 + 0.25  # flicker everywhere: strong where it moves,
+        pha[:, : w // 2] = rng.random((h, w // 2)) * 0.02 + 0.5  # faint where still, so all pixels would differ
         src = torch.from_numpy(grey)[None, None].expand(1, 3, h, w)
         m = Matte(src, src, torch.from_numpy(pha)[None, None])
         q.observe(Frame(np.zeros((h, w, 3), np.uint8), i, None, i), m, False, ColourBackground((0, 177, 64)))
@@ -100,6 +101,7 @@ def test_stability_counts_still_pixels_only():
     assert np.isnan(q.stability[0])
     assert np.allclose(q.stability[1:], want, atol=1e-6)
     assert not np.allclose(q.stability[1:], [0.0] * 5)
+    assert max(q.stability[1:]) < 0.02  # the still half's flicker alone; over every pixel it would be ~0.09
 
 
 def test_report_says_what_was_run_and_how_to_read_it(report):
