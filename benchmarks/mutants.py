@@ -191,6 +191,10 @@ MUTANTS = [
     ("ProRes 4444 alpha at 8 bits", "vmatte/io/encoding.py",
      '{"profile": "4444", "alpha_bits": "16", **KS_FIXED}', '{"profile": "4444", "alpha_bits": "8", **KS_FIXED}',
      "tests/test_colour.py -k more_than_8"),
+    ("camera-away repeats sent from the network's thread", "vmatte/live.py",
+     "                        self.handoff.put_nowait(REPEAT)",
+     "                        self.sink.write(self.last if self.last is not None else _placeholder(8, 8), 0)",
+     "tests/test_live.py -k camera_loss"),
     ("report without its run table", "vmatte/batch.py", "about=describe_run(info, shots.matter, matting, out.warmup))",
      "about={})", "tests/test_report.py -k what_was_run"),
 ]

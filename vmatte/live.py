@@ -7,6 +7,7 @@ file played in real time was due) to the hand-off to the sink, which runs on its
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import sys
@@ -66,6 +67,9 @@ def live(source: str = "0", sink: str = "virtual", **options: Any) -> LiveStats:
         text = json.dumps(asdict(stats), indent=2) + "\n"
         write_atomically(Path(opts.stats_json), lambda tmp: tmp.write_text(text))
     return stats
+
+
+REPEAT = object()  # in the hand-off queue: send the last frame again (the camera is away)
 
 
 def _placeholder(width: int, height: int) -> np.ndarray:
@@ -136,6 +140,10 @@ class _Session:
         """The sink's own thread: the conversion to the sink's pixels and its encoding overlap the next
         frame's network step (sink_ms counts both)."""
         while (item := handoff.get()) is not END:
+            if item is REPEAT:  # the camera is away: the last frame again, in its place after every newer one
+                info = self.src.info
+                self.sink.write(self.last if self.last is not None else _placeholder(info.width, info.height), 0)
+                continue
             picture, pts, captured, queued = item
             t0 = time.perf_counter()
             self.latencies.add(t0 - captured)
@@ -171,9 +179,10 @@ class _Session:
             item = buffer.get(timeout=max(0.05, 2.0 / float(info.fps)))
             if item is END:
                 return
-            if item is None:  # the camera is away: keep the virtual camera fed
-                if isinstance(self.sink, VirtualCameraSink):
-                    self.sink.write(self.last if self.last is not None else _placeholder(info.width, info.height), 0)
+            if item is None:  # the camera is away: keep the virtual camera fed, through the sink's own thread
+                if isinstance(self.sink, VirtualCameraSink):  # (written from here, a repeat could land after
+                    with contextlib.suppress(queue.Full):    # a newer frame still in the hand-off queue)
+                        self.handoff.put_nowait(REPEAT)
                 continue
             self.picked = time.perf_counter()
             self.stages["buffer"].add(self.picked - item.captured)
@@ -188,6 +197,7 @@ class _Session:
         stop = threading.Event()
         buffer = JitterBuffer(self.src.live)
         handoff: queue.Queue = queue.Queue(maxsize=2)
+        self.handoff = handoff
         self.last: np.ndarray | None = None
         grabber = Worker(lambda: self._capture(buffer, stop), "vmatte-capture")
         sender = Worker(lambda: self._deliver(handoff), "vmatte-sink")
