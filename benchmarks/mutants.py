@@ -95,7 +95,7 @@ MUTANTS = [
      "w.write_packet(packet, plan.pts[index])", "w.write_packet(packet, plan.pts[max(0, index - 1)] + 1)",
      "tests/test_scale.py -k two_worker_processes"),
     ("a killed worker's segment is not retried", "vmatte/scale/executors.py",
-     'err = _died(task, tries, "the process ended")', 'err = VmatteError("died")',
+     'err = give_up(task, tries, "the process ended")', 'err = VmatteError("died")',
      "tests/test_scale.py -k killed_worker_process"),
     ("ProRes fed packed RGB through swscale again (white at 943)", "vmatte/io/video_writer.py",
      "self.planes = enc.planes", "self.planes = None", "tests/test_colour.py -k levels"),

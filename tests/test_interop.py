@@ -250,3 +250,31 @@ def test_the_command_lines_default_prores_keeps_the_networks_opaque_pixels_opaqu
                          capture_output=True, check=True, timeout=60).stdout
     alpha = np.frombuffer(raw, np.uint16).reshape(-1, 4, h, w)[:, 3]
     assert alpha.max() == 4095 and (alpha == 4095).mean() > 0.05, (alpha.max(), (alpha == 4095).mean())
+
+
+def test_gstreamer_decodes_a_live_udp_stream_it_joins_late(tmp_path):
+    """GStreamer (udpsrc, tsdemux, h264parse, avdec_h264), started 2 s into a live udp:// session, decodes
+    frames of it: what an OBS or a GStreamer pipeline on the receiving side sees."""
+    exe = tool("gst-launch-1.0", "gstreamer1.0-tools, gstreamer1.0-plugins-bad, gstreamer1.0-libav")
+    src = tmp_path / "talk.mp4"
+    write_clip(src, person_frames(80, 160, 96), fps=Fraction(10), audio=False, timecode=None)
+    port = _free_udp_port()
+    listen = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listen.bind(("127.0.0.1", port))
+    listen.settimeout(120)
+    sender = subprocess.Popen([sys.executable, "-m", "vmatte", "live", "--source", str(src), "--realtime",
+                               "--sink", f"udp://127.0.0.1:{port}", "--downsample-ratio", "0.5", "--device",
+                               "cpu", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        listen.recv(2048)
+        listen.close()
+        time.sleep(2.0)
+        gst = subprocess.run([exe, "-v", "udpsrc", f"port={port}", "address=127.0.0.1",
+                              "caps=video/mpegts,systemstream=(boolean)true", "!", "tsdemux", "!", "h264parse", "!",
+                              "avdec_h264", "!", "fakesink", "silent=false", "num-buffers=5"],
+                             capture_output=True, text=True, timeout=60)
+    finally:
+        sender.communicate(timeout=120)
+    assert sender.returncode == 0
+    assert gst.returncode == 0, gst.stderr[-2000:]
+    assert gst.stdout.count("chain") >= 5, gst.stdout[-2000:]
