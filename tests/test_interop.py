@@ -162,13 +162,12 @@ def _free_udp_port() -> int:
         return s.getsockname()[1]
 
 
-def test_a_receiver_that_joins_a_live_udp_stream_late_shows_a_picture_within_a_second(tmp_path):
-    """`vmatte live` from a file played in real time to udp://; an ffprobe started 2 s after the first
-    packet arrived (a viewer that joins late) decodes a frame within 1 s of stream time of the first packet
-    it got (one keyframe interval, --keyframe-seconds 1)."""
-    exe = tool("ffprobe", "ffmpeg")
+def _join_late(tmp_path: Path, receiver: list[str], frames: int = 100) -> subprocess.CompletedProcess:
+    """`vmatte live` plays a generated 10 fps clip in real time to udp://127.0.0.1:PORT; `receiver` (its
+    arguments, with {url} and {port} filled in) starts 2 s after the first packet arrived, as a viewer that
+    joins late; its result once it ends."""
     src = tmp_path / "talk.mp4"
-    write_clip(src, person_frames(100, 160, 96), fps=Fraction(10), audio=False, timecode=None)
+    write_clip(src, person_frames(frames, 160, 96), fps=Fraction(10), audio=False, timecode=None)
     port = _free_udp_port()
     listen = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     listen.bind(("127.0.0.1", port))
@@ -180,12 +179,20 @@ def test_a_receiver_that_joins_a_live_udp_stream_late_shows_a_picture_within_a_s
         listen.recv(2048)  # the stream has begun
         listen.close()
         time.sleep(2.0)
-        probe = subprocess.run([exe, "-v", "error", "-timeout", "3000000", "-i", f"udp://127.0.0.1:{port}",
-                                "-show_packets", "-show_frames", "-select_streams", "v:0", "-of", "json"],
-                               capture_output=True, text=True, timeout=60)
+        args = [a.format(url=f"udp://127.0.0.1:{port}", port=port) for a in receiver]
+        got = subprocess.run(args, capture_output=True, text=True, timeout=60)
     finally:
-        out, err = sender.communicate(timeout=120)
+        _, err = sender.communicate(timeout=120)
     assert sender.returncode == 0, err
+    return got
+
+
+def test_a_receiver_that_joins_a_live_udp_stream_late_shows_a_picture_within_a_second(tmp_path):
+    """An ffprobe that joins 2 s late decodes a frame within 1 s of stream time of the first packet it got
+    (one keyframe interval, --keyframe-seconds 1)."""
+    exe = tool("ffprobe", "ffmpeg")
+    probe = _join_late(tmp_path, [exe, "-v", "error", "-timeout", "3000000", "-i", "{url}", "-show_packets",
+                                  "-show_frames", "-select_streams", "v:0", "-of", "json"])
     shown = json.loads(probe.stdout or "{}").get("packets_and_frames", [])  # both asked for: one list, in order
     packets = [float(p["pts_time"]) for p in shown if p.get("type") == "packet" and "pts_time" in p]
     frames = [float(f["pts_time"]) for f in shown if f.get("type") == "frame" and "pts_time" in f]
@@ -256,25 +263,8 @@ def test_gstreamer_decodes_a_live_udp_stream_it_joins_late(tmp_path):
     """GStreamer (udpsrc, tsdemux, h264parse, avdec_h264), started 2 s into a live udp:// session, decodes
     frames of it: what an OBS or a GStreamer pipeline on the receiving side sees."""
     exe = tool("gst-launch-1.0", "gstreamer1.0-tools, gstreamer1.0-plugins-bad, gstreamer1.0-libav")
-    src = tmp_path / "talk.mp4"
-    write_clip(src, person_frames(80, 160, 96), fps=Fraction(10), audio=False, timecode=None)
-    port = _free_udp_port()
-    listen = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    listen.bind(("127.0.0.1", port))
-    listen.settimeout(120)
-    sender = subprocess.Popen([sys.executable, "-m", "vmatte", "live", "--source", str(src), "--realtime",
-                               "--sink", f"udp://127.0.0.1:{port}", "--downsample-ratio", "0.5", "--device",
-                               "cpu", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        listen.recv(2048)
-        listen.close()
-        time.sleep(2.0)
-        gst = subprocess.run([exe, "-v", "udpsrc", f"port={port}", "address=127.0.0.1",
-                              "caps=video/mpegts,systemstream=(boolean)true", "!", "tsdemux", "!", "h264parse", "!",
-                              "avdec_h264", "!", "fakesink", "silent=false", "num-buffers=5"],
-                             capture_output=True, text=True, timeout=60)
-    finally:
-        sender.communicate(timeout=120)
-    assert sender.returncode == 0
+    gst = _join_late(tmp_path, [exe, "-v", "udpsrc", "port={port}", "address=127.0.0.1",
+                                "caps=video/mpegts,systemstream=(boolean)true", "!", "tsdemux", "!", "h264parse",
+                                "!", "avdec_h264", "!", "fakesink", "silent=false", "num-buffers=5"], frames=80)
     assert gst.returncode == 0, gst.stderr[-2000:]
     assert gst.stdout.count("chain") >= 5, gst.stdout[-2000:]

@@ -200,18 +200,37 @@ def test_folder_of_clips_on_workers_equals_one_process(clip, tmp_path):
     _no_leftovers(tmp_path)
 
 
-def test_a_killed_driver_resumes_from_complete_segments(long_clip, tmp_path):
-    clip, ref = long_clip
-    out = tmp_path / "o"
-    out.mkdir()
+def _start_and_wait_for_a_segment(clip: Path, out: Path, *extra: str) -> subprocess.Popen:
+    """A `--workers 2` run in its own session, once its first segment is complete."""
     args = [sys.executable, "-m", "vmatte", "convert", str(clip), "--rgba", str(out / "a.mov"), "--workers", "2",
-            "--segment-seconds", "1", "--no-progress"]
+            "--segment-seconds", "1", "--no-progress", *extra]
     p = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     work = out / ".a.mov.vmatte-work"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and p.poll() is None and not list(work.glob("*.done")):
         time.sleep(0.05)
-    assert p.poll() is None, "the run ended before a segment was done: nothing to resume"
+    assert p.poll() is None, "the run ended before a segment was done"
+    return p
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def test_a_killed_driver_resumes_from_complete_segments(long_clip, tmp_path):
+    clip, ref = long_clip
+    out = tmp_path / "o"
+    out.mkdir()
+    p = _start_and_wait_for_a_segment(clip, out)
+    work = out / ".a.mov.vmatte-work"
     os.killpg(p.pid, signal.SIGKILL)  # the driver and its workers, as a crash or power loss would
     p.wait()
     done = len(list(work.glob("*.done")))
@@ -299,31 +318,6 @@ def test_a_real_clip_split_on_workers_is_identical_to_one_process(tmp_path):
     assert one.frames == two.frames == len(b["pts"]) == 89 and a["pts"] == b["pts"]
     assert all(np.array_equal(x, y) for x, y in zip(a["alpha"], b["alpha"]))
     _no_leftovers(tmp_path)
-
-
-def _start_and_wait_for_a_segment(clip: Path, out: Path, *extra: str) -> subprocess.Popen:
-    """A `--workers 2` run in its own session, once its first segment is complete."""
-    args = [sys.executable, "-m", "vmatte", "convert", str(clip), "--rgba", str(out / "a.mov"), "--workers", "2",
-            "--segment-seconds", "1", "--no-progress", *extra]
-    p = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    work = out / ".a.mov.vmatte-work"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and p.poll() is None and not list(work.glob("*.done")):
-        time.sleep(0.05)
-    assert p.poll() is None, "the run ended before a segment was done"
-    return p
-
-
-def _children(pid: int) -> list[int]:
-    kids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            kids.append(int(stat.parent.name))
-    return kids
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process parents from Linux's /proc")
