@@ -112,3 +112,23 @@ def test_mobilenet_layout_matches_official_names(model):
     assert sd["backbone.features.16.0.weight"].shape == (960, 160, 1, 1)
     assert sd["refiner.box_filter.weight"].shape == (4, 1, 3, 3)
     assert "project_seg.conv.weight" in sd
+
+
+def test_a_loaded_model_is_called_as_rvms_model_is(model, reference):
+    """Code written for RVM's model runs on vmatte.load_model()'s: `fgr, pha, *rec = model(src, *rec,
+    downsample_ratio)`, frame after frame, matching the official export in ONNX Runtime."""
+    import numpy as np
+    import torch
+
+    from conftest import person_frames
+
+    frames = person_frames(4, 160, 96)
+    want = reference(frames, 0.5)
+    rec = [None] * 4
+    with torch.no_grad():
+        for f, (ref_fgr, ref_pha) in zip(frames, want):
+            src = torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255
+            fgr, pha, *rec = model(src, *rec, downsample_ratio=0.5)
+            assert len(rec) == 4
+            assert np.abs(pha.numpy() - ref_pha).max() < 1e-4
+            assert np.abs(fgr.numpy() - ref_fgr).max() < 1e-4

@@ -29,10 +29,18 @@ DEFAULT_MODEL = "rvm-mobilenetv3"
 @dataclass(frozen=True)
 class LoadedModel:
     """The network in eval mode, and the RVM ONNX export of exactly these weights when there is one
-    (the CPU backend runs that verified export as it is)."""
+    (the CPU backend runs that verified export as it is). Callable as RVM's own model is:
+    `fgr, pha, *rec = model(src, *rec, downsample_ratio=0.25)`, src [B,3,H,W] (or [B,T,3,H,W]) float RGB
+    in 0..1 on the network's device, rec the four recurrent states (None at the start)."""
 
     network: MattingNetwork
     source_onnx: Path | None = None
+
+    def __call__(self, src: torch.Tensor, r1: torch.Tensor | None = None, r2: torch.Tensor | None = None,
+                 r3: torch.Tensor | None = None, r4: torch.Tensor | None = None,
+                 downsample_ratio: float = 1.0) -> tuple[torch.Tensor, ...]:
+        """(fgr, pha, r1, r2, r3, r4), as RVM's MattingNetwork.forward returns them."""
+        return self.network(src, r1, r2, r3, r4, downsample_ratio)
 
 
 @dataclass(frozen=True)
