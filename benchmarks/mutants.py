@@ -100,7 +100,7 @@ MUTANTS = [
     ("ProRes fed packed RGB through swscale again (white at 943)", "vmatte/io/video_writer.py",
      "self.planes = enc.planes", "self.planes = None", "tests/test_colour.py -k levels"),
     ("planes: chroma always taken as centre-sited", "vmatte/io/video_source.py",
-     "self.siting = planar.chroma_siting(f, yuv, default)", 'self.siting = "centre"', "tests/test_planar.py"),
+     "self.siting = planar.chroma_siting(want, yuv, default)", 'self.siting = "centre"', "tests/test_planar.py"),
     ("planes: the stream's BT.709 tag ignored", "vmatte/io/planar.py",
      'AVCOL_SPC = {1: "bt709", 9: "bt2020", 10: "bt2020"}', 'AVCOL_SPC = {9: "bt2020", 10: "bt2020"}',
      "tests/test_planar.py"),

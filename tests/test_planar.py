@@ -242,7 +242,7 @@ def _wrong_matrix(monkeypatch):
 
 
 def _wrong_siting(monkeypatch):
-    monkeypatch.setattr(planar, "chroma_siting", lambda frame, image, default: "topleft")
+    monkeypatch.setattr(planar, "chroma_siting", lambda want, image, default: "topleft")
 
 
 def _shifted_plane(monkeypatch):

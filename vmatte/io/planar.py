@@ -77,14 +77,19 @@ def yuv_image(frame: av.VideoFrame, siting: str = "left") -> YuvImage | None:
     return YuvImage(planes, fmt, shift, owner=frame)
 
 
-def chroma_siting(frame: av.VideoFrame, image: YuvImage, default: str) -> str:
-    """Where `frame`'s subsampled chroma sits, as FFmpeg decodes it: the frame says (H.264, HEVC and MPEG-2
-    put it left, JPEG in the centre) but PyAV does not pass that on, so each siting's conversion of this
-    frame is compared with swscale's own (accurate, full chroma interpolation) and the closest is taken;
-    `default` where they tie (chroma without detail)."""
+def ffmpeg_rgb(frame: av.VideoFrame) -> torch.Tensor:
+    """`frame` as swscale converts it (accurate, full chroma interpolation): [3,H,W] float, 0..255 codes on
+    the CPU. The reference the first picture's planes are held to (chroma_siting, conversion_error)."""
+    return torch.from_numpy(frame.to_ndarray(format="rgb24", interpolation=ACCURATE)).permute(2, 0, 1).float()
+
+
+def chroma_siting(want: torch.Tensor, image: YuvImage, default: str) -> str:
+    """Where the subsampled chroma of the frame whose planes are `image` sits, as FFmpeg decodes it: the
+    frame says (H.264, HEVC and MPEG-2 put it left, JPEG in the centre) but PyAV does not pass that on, so
+    each siting's conversion is compared with swscale's own (`want`, ffmpeg_rgb of the frame) and the
+    closest is taken; `default` where they tie (chroma without detail)."""
     if image.chroma()[0].shape == image.planes[0].shape[:2]:
         return default  # 4:4:4: nothing is interpolated
-    want = torch.from_numpy(frame.to_ndarray(format="rgb24", interpolation=ACCURATE)).permute(2, 0, 1).float()
     errors = {}
     for siting in (default, *(s for s in SITINGS if s != default)):
         trial = replace(image, fmt=replace(image.fmt, siting=siting))
@@ -93,11 +98,11 @@ def chroma_siting(frame: av.VideoFrame, image: YuvImage, default: str) -> str:
     return best if errors[best] < errors[default] - 1e-3 else default
 
 
-def conversion_error(frame: av.VideoFrame, image: YuvImage, device: torch.device) -> float:
+def conversion_error(want: torch.Tensor, image: YuvImage, device: torch.device) -> float:
     """The largest difference, in 8-bit codes, between `image` converted as the engine will convert it
     (pixels.to_tensor on `device`: uploaded, then converted there) and FFmpeg's accurate conversion of the
-    same decoded `frame` on the CPU. Both are taken upright: the image's turns and mirror are undone."""
-    want = torch.from_numpy(frame.to_ndarray(format="rgb24", interpolation=ACCURATE)).permute(2, 0, 1).float()
+    same decoded frame on the CPU (`want`, ffmpeg_rgb of it). Both are taken upright: the image's turns and
+    mirror are undone."""
     upright = replace(image, turns=0, mirror=False)
     got = to_tensor(upright, device, torch.float32)[0].cpu().mul_(255).round_()
     if got.shape != want.shape:

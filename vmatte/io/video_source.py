@@ -250,9 +250,10 @@ class VideoFileSource(Closing):
             if yuv is None or self.checked:
                 return yuv
             default = "centre" if v.codec_context.name in planar.CENTRE_SITED else "left"
-            self.siting = planar.chroma_siting(f, yuv, default)
+            want = planar.ffmpeg_rgb(f)  # FFmpeg's picture of this frame: what the planes must give
+            self.siting = planar.chroma_siting(want, yuv, default)
             yuv = replace(yuv, fmt=replace(yuv.fmt, siting=self.siting))
-            off = planar.conversion_error(f, yuv, self.device)
+            off = planar.conversion_error(want, yuv, self.device)
             if off <= planar.MAX_CODES:
                 self.checked = True
                 return yuv
