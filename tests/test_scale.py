@@ -325,7 +325,7 @@ def test_a_killed_driver_takes_its_workers_with_it_and_one_process_clears_its_wo
     """kill -9 of the driver alone (not its group): its worker processes end within seconds instead of
     running on unowned. A rerun of the same output in one process succeeds and removes the stale work folder
     (its segments), leaving nothing but the output."""
-    from vmatte.scale.worker import process_alive
+    from vmatte.io.atomic import process_alive
 
     clip, ref = long_clip
     out = tmp_path / "o"

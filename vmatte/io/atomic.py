@@ -19,7 +19,14 @@ from ..errors import VmatteError
 from ..options import is_url
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs: on Linux read from /proc (a zombie, ended but not yet reaped, counts as
+    ended), elsewhere by signal 0."""
+    if Path("/proc/self/stat").exists():
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except (OSError, IndexError):
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -40,7 +47,7 @@ def remove_stale(parent: Path, name: str | None = None) -> list[Path]:
         return gone
     for p in entries:
         m = rx.match(p.name)
-        if m and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1))):
+        if m and int(m.group(1)) != os.getpid() and not process_alive(int(m.group(1))):
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
             gone.append(p)
     return gone

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..io.atomic import process_alive
 from ..options import MattingOptions, OutputOptions
 from .plan import Segment
 
@@ -142,23 +143,6 @@ def _end_with(pid: int, every: float = 0.5) -> None:
         time.sleep(every)
         if not process_alive(pid):
             os._exit(137)
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process `pid` runs: on Linux read from /proc (a zombie counts as ended), else by signal 0."""
-    stat = Path(f"/proc/{pid}/stat")
-    if Path("/proc/self/stat").exists():
-        try:
-            return stat.read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-        except (OSError, IndexError):
-            return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def driver_identity() -> tuple[str, int]:
