@@ -612,7 +612,7 @@ def test_a_photo_folder_says_what_it_passes_over(tmp_path):
     and a text file are named with why they were passed over, never dropped in silence or cut to a frame."""
     from PIL import Image, features
 
-    src, dst = tmp_path / "in", tmp_path / "out"
+    src, dst = tmp_path / "what is in", tmp_path / "out"  # " is " in the path, as in the reasons' wording
     src.mkdir()
     _save(src / "p.jpg")
     _save(src / "still.gif")
@@ -630,7 +630,7 @@ def test_a_photo_folder_says_what_it_passes_over(tmp_path):
     ignored = {line.split(": ", 1)[0].rsplit("/", 1)[-1]: line for line in out.splitlines()
                if line.startswith("ignored")}
     assert set(ignored) == {"clip.mp4", "anim.gif", "anim.webp", "notes.txt"}, out
-    assert "a video" in ignored["clip.mp4"] and "animated (3 frames)" in ignored["anim.gif"]
+    assert ": a video" in ignored["clip.mp4"] and ": animated (3 frames)" in ignored["anim.gif"], ignored
     assert "4 ignored" in out
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import VmatteError
 from .io.atomic import check_folder, check_writable, make_folder
-from .io.photo import animated_refusal, check_photo_target, frame_count, read_photo, readable_exts, write_photo
+from .io.photo import animated, check_photo_target, frame_count, read_photo, readable_exts, write_photo
 from .options import MattingOptions, OutputOptions, is_url
 from .roles import LAYOUT, VIDEO_EXTS, output_names
 
@@ -141,7 +141,7 @@ def folder_photos(folder: Path) -> tuple[list[Path], dict[str, str]]:
             continue
         ext = q.suffix.lower()
         if ext in exts and (frames := frame_count(q)) > 1:
-            ignored[str(q)] = animated_refusal(q, frames).split(" is ", 1)[1]
+            ignored[str(q)] = animated(q, frames)
         elif ext in exts:
             photos.append(q)
         elif ext in VIDEO_EXTS:

@@ -66,13 +66,13 @@ def frame_count(path: Path) -> int:
         return 1
 
 
-def animated_refusal(path: Path, frames: int) -> str:
-    """What to say of an animated image given where a photo is expected."""
+def animated(path: Path, frames: int) -> str:
+    """Why an animated image is not a photo, and what to do (a refusal says `{path} is ` before it)."""
     if path.suffix.lower() in (".gif", ".png", ".apng"):
-        return (f"{path} is animated ({frames} frames), not a photo; matte it on its own, as a clip: "
+        return (f"animated ({frames} frames), not a photo; matte it on its own, as a clip: "
                 f"vmatte convert {path.name} -o OUT.mov")
-    return (f"{path} is animated ({frames} frames), and FFmpeg cannot read it as a clip; save it as a GIF or a "
-            "video, or export the frame you want")
+    return (f"animated ({frames} frames), and FFmpeg cannot read it as a clip; save it as a GIF or a video, or "
+            "export the frame you want")
 
 
 def read_photo(path: Path, max_pixels: int) -> Photo:
@@ -88,11 +88,12 @@ def read_photo(path: Path, max_pixels: int) -> Photo:
             check_pixels(path.name, *im.size, max_pixels)
             frames = int(getattr(im, "n_frames", 1) or 1)
             if frames > 1:
-                raise VmatteError(animated_refusal(path, frames))
+                raise VmatteError(f"{path} is {animated(path, frames)}")
             im.load()  # decodes the whole file: a truncated one fails here
             icc = im.info.get("icc_profile")
             orientation = im.getexif().get(0x0112, 1)
-            converted = _to_srgb(im, icc) if icc and icc[16:20] != b"RGB " else None
+            foreign = bool(icc) and icc[16:20] != b"RGB "  # a profile for other pixels (CMYK, grey, Lab)
+            converted = _to_srgb(im, icc) if foreign else None
             img = _opencv_pixels(path) if converted is None else converted
             if img is None:  # a format OpenCV does not read, or one it fails on (TIFF with an orientation)
                 img = np.array(im.convert("RGBA" if "A" in im.getbands() else "RGB"))
@@ -100,10 +101,8 @@ def read_photo(path: Path, max_pixels: int) -> Photo:
         raise VmatteError(f"{path} is not an image (or not one Pillow reads); give a PNG, JPEG, WebP or TIFF") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise VmatteError(f"{path} is damaged or truncated ({e}); re-export or re-download it") from None
-    if converted is not None:
-        icc = srgb_profile()  # the pixels are sRGB now: tag them so
-    elif icc and icc[16:20] != b"RGB ":
-        icc = None  # a profile that does not describe RGB pixels is not copied onto them
+    if foreign:  # the pixels are sRGB now, and tagged so; or the profile does not describe them: none
+        icc = srgb_profile() if converted is not None else None
     if img.dtype not in (np.uint8, np.uint16):
         img = (np.clip(img.astype(np.float32), 0, 1) * 65535).astype(np.uint16)
     if img.ndim == 2:
@@ -174,9 +173,8 @@ def write_photo(path: Path, pixels: np.ndarray, layout: str, icc: bytes | None =
             _write_tiff(tmp, pixels, layout, icc)
             return
         if pixels.dtype == np.uint16:
-            data = pixels if pixels.dtype == np.uint16 else pixels.astype(np.uint16) * 257
             conv = {"rgba": cv2.COLOR_RGBA2BGRA, "rgb": cv2.COLOR_RGB2BGR}.get(layout)
-            ok, buf = cv2.imencode(ext if ext != ".jpeg" else ".jpg", cv2.cvtColor(data, conv) if conv else data)
+            ok, buf = cv2.imencode(ext if ext != ".jpeg" else ".jpg", cv2.cvtColor(pixels, conv) if conv else pixels)
             if not ok:
                 raise VmatteError(f"{path}: OpenCV could not encode it")
             tmp.write_bytes(buf.tobytes())
