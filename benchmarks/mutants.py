@@ -171,7 +171,7 @@ MUTANTS = [
      "return {p: p.name if stems.count(p.stem.casefold()) > 1 else p.stem for p in inputs}",
      "return {p: p.stem for p in inputs}", "tests/test_hostile.py -k collide"),
     ("a CMYK profile copied onto RGB outputs", "vmatte/io/photo.py",
-     "        icc = srgb_profile()  # the pixels are sRGB now: tag them so", "        pass",
+     "        icc = srgb_profile() if converted is not None else None", "        pass",
      "tests/test_hostile.py -k cmyk"),
     ("a wrong-shape checkpoint reaches load_state_dict", "vmatte/weights.py",
      "        if key in own and tuple(t.shape) != tuple(own[key].shape):", "        if False:",

@@ -20,15 +20,13 @@ from .options import ExportOptions, LiveOptions, MattingOptions, OutputOptions, 
 from .optionspec import convert_value, flag_of, spec_of
 
 ROLE_FLAGS = ("output", "rgba", "matte", "composite", "foreground", "report")
-# What `report` writes no file for: video and photo encoding settings mean nothing to it.
-REPORT_SKIPS = ROLE_FLAGS + ("prores_encoder", "crf", "keyframe_seconds", "bit_depth", "audio", "still_passes",
-                             "still_flip", "quality")
+ENCODING = ("prores_encoder", "crf", "keyframe_seconds", "bit_depth", "audio")
+PHOTO_FLAGS = ("still_passes", "still_flip", "quality")
+REPORT_SKIPS = ROLE_FLAGS + ENCODING + PHOTO_FLAGS  # `report` writes no video or photo: these mean nothing to it
 # The option groups --help shows, by the dataclass that owns them (fields not named here: "other").
 GROUPS = {
-    OutputOptions: [("outputs (one or more)", ROLE_FLAGS),
-                    ("encoding", ("prores_encoder", "crf", "keyframe_seconds", "bit_depth", "audio")),
-                    ("input", ("fps", "stream", "max_pixels")),
-                    ("photos", ("still_passes", "still_flip", "quality")),
+    OutputOptions: [("outputs (one or more)", ROLE_FLAGS), ("encoding", ENCODING),
+                    ("input", ("fps", "stream", "max_pixels")), ("photos", PHOTO_FLAGS),
                     ("run", ("warmup", "progress", "quiet", "verbose"))],
     MattingOptions: [("matting", ("model", "weights", "device", "backend", "precision", "downsample_ratio",
                                   "subject", "scene_cuts")),
