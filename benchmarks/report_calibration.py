@@ -26,7 +26,7 @@ from vmatte.io.video_source import VideoFileSource
 from vmatte.options import MattingOptions, OutputOptions
 from vmatte.report import QualityReport
 from vmatte.weights import load_model
-from vmatte.batch import shot_matter
+from vmatte.clip import shot_matter
 from vmatte.compose import parse_background
 src = VideoFileSource(sys.argv[1])
 m, o = MattingOptions(device="cpu"), OutputOptions()

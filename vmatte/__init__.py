@@ -8,7 +8,7 @@ from importlib import import_module
 from .errors import VmatteError
 from .options import LiveOptions, MattingOptions, OutputOptions
 
-_LAZY = {"convert": "batch", "BatchSummary": "batch", "load_model": "weights", "LoadedModel": "weights"}
+_LAZY = {"convert": "batch", "BatchSummary": "pipeline", "load_model": "weights", "LoadedModel": "weights"}
 __all__ = ["BatchSummary", "LiveOptions", "LoadedModel", "MattingOptions", "OutputOptions", "VmatteError", "convert",
            "load_model"]
 __version__ = "0.1.0"

@@ -1,37 +1,25 @@
-"""The batch driver: `vmatte.convert()` for files, URLs, sequences and folders (what `vmatte convert` runs)."""
+"""`vmatte.convert()`, what `vmatte convert` runs: checks every option and path before the model loads, then
+hands the input to its driver: a photo or photo folder (vmatte.photos), workers or Ray (vmatte.scale), a
+folder of videos (here, clip by clip), or one clip (vmatte.clip)."""
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .clip import convert_clip, load_network
 from .errors import VmatteError
 from .io.atomic import check_folder, check_writable, guard_paths, make_folder
 from .io.encoding import encoding_for
-from .io.frames import check_size, frames_in_flight
+from .io.frames import check_size
 from .io.images import is_pattern
-from .io.sinks import is_image_target, open_sink
+from .io.sinks import is_image_target
 from .io.sources import open_source
 from .options import MattingOptions, OutputOptions, ScaleOptions, is_url
 from .optionspec import reject_unknown
-from .pipeline import Output, Summary, run
-from .roles import DEFAULT_EXT, LAYOUT, ROLES, SHORTHAND, VIDEO_EXTS, output_names, work_folder
+from .pipeline import BatchSummary, Summary
+from .roles import DEFAULT_EXT, LAYOUT, ROLES, SHORTHAND, VIDEO_EXTS, output_names
 from .weights import resolve_device
-
-
-@dataclass
-class BatchSummary:
-    """A folder run: one Summary per matted file, the skipped (already complete) and the failed ones, and
-    the files it passed over (not what the run takes: a video in a photo folder, an animated image), with
-    why."""
-
-    done: dict[str, Summary] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    ignored: dict[str, str] = field(default_factory=dict)
 
 
 def split_options(options: dict[str, Any]) -> tuple[MattingOptions, OutputOptions, ScaleOptions]:
@@ -137,79 +125,7 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
         check_size(source.info, out.max_pixels)
         for r in folders:  # one clip into a folder: named after the clip
             make_folder(paths[r].parent)
-        return _convert_one(source, paths, _load(matting), matting, out)
-
-
-def _load(matting: MattingOptions):
-    from .weights import load_model
-
-    return load_model(matting.model, matting.weights, matting.device, matting.precision)
-
-
-def shot_matter(model, info, matting: MattingOptions, out: OutputOptions):
-    """The network as one process runs it on `info`'s frames: a Matter at the resolved ratio, settling
-    each shot and resetting at hard cuts (the planner of vmatte.scale runs the same)."""
-    from .engine import Matter, resolve_ratio
-    from .shots import ShotMatter
-
-    ratio = resolve_ratio(matting.downsample_ratio, info.width, info.height, matting.subject)
-    return ShotMatter(Matter(model, ratio, matting.backend), out.warmup, matting.scene_cuts == "reset")
-
-
-def _one_size(frames, info):
-    """The frames, refusing one whose picture size is not the first's: an output file has one size (a
-    joined MPEG-TS can change size mid-stream, and an encoder fed another size writes a wrong picture)."""
-    for f in frames:
-        h, w = f.image.shape[:2]
-        if (w, h) != (info.width, info.height):
-            raise VmatteError(f"{info.name} changes picture size at frame {f.index} ({info.width}x{info.height} to "
-                              f"{w}x{h}); an output has one size: cut the file there and matte each part")
-        yield f
-
-
-def _convert_one(source, targets: dict[str, Path], model, matting: MattingOptions, out: OutputOptions,
-                 segment=None, preroll: int = 0, observers: tuple = ()) -> Summary:
-    """One source into its outputs. Until every sink is closed, an error or Ctrl-C aborts them all.
-
-    segment (a scale.plan.Segment): only its frames, from its carried state, into segment files without
-    audio (a worker's share of a clip; scale/join.py puts them together). observers: see pipeline.run."""
-    from .compose import EdgeControls, parse_background
-    from .report import QualityReport, describe_run
-
-    info = source.info
-    shots = shot_matter(model, info, matting, out)
-    frames, total, audio = source.frames(), info.expected_frames(), out.audio
-    if segment is not None:
-        from .scale.worker import SegmentShots
-
-        shots = SegmentShots(shots, segment, preroll)
-        frames, total, audio = source.frames_from(segment.feed, segment.feed_pts), segment.end - segment.start, False
-    frames = _one_size(frames, info)
-    bg = parse_background(matting.background, matting.background_fit) if matting.background else None
-    quality = None
-    if out.report is not None:
-        quality = QualityReport(title=f"vmatte quality report: {info.name}", expected_frames=info.expected_frames(),
-                                about=describe_run(info, shots.matter, matting, out.warmup))
-    outputs: list[Output] = []
-    with contextlib.ExitStack() as undo:
-        for role, path in targets.items():
-            sink = open_sink(path, LAYOUT[role], info, **out.encoder_settings(), bit_depth=out.bit_depth,
-                             audio=audio, start=segment.start if segment else 0)
-            outputs.append(Output(role, sink))
-            undo.callback(sink.abort)
-        edges = EdgeControls(matting.matte_choke, matting.feather, matting.despill)
-        depth = frames_in_flight(info.width, info.height, 32, 4)  # 32 bytes a pixel: a float Matte on the CPU
-        summary = run(frames, shots, outputs, bg, edges, total, out.progress and not out.quiet, depth,
-                      observers=((quality,) if quality else ()) + tuple(observers))
-        for o in outputs:
-            o.sink.close()
-        undo.pop_all()
-    if segment is None:  # written whole here: the segments a killed scale-out run left for them are stale
-        for path in targets.values():
-            shutil.rmtree(work_folder(Path(path)), ignore_errors=True)
-    if quality is not None:
-        quality.write(out.report)
-    return summary
+        return convert_clip(source, paths, load_network(matting), matting, out)
 
 
 def _convert_folder(folder: Path, targets: dict[str, Path], matting: MattingOptions, out: OutputOptions,
@@ -218,7 +134,7 @@ def _convert_folder(folder: Path, targets: dict[str, Path], matting: MattingOpti
     `scale`, on its workers (vmatte.scale)."""
     for target in targets.values():
         make_folder(target)
-    model = _load(matting) if scale is None else None
+    model = load_network(matting) if scale is None else None
     result, jobs = BatchSummary(), []
     videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTS and p.is_file())
     names = output_names(videos)
@@ -241,7 +157,7 @@ def _convert_folder(folder: Path, targets: dict[str, Path], matting: MattingOpti
             try:
                 with open_source(video, device=resolve_device(matting.device)) as source:
                     check_size(source.info, out.max_pixels)
-                    result.done[str(video)] = _convert_one(source, todo, model, matting, out)
+                    result.done[str(video)] = convert_clip(source, todo, model, matting, out)
             except VmatteError as e:
                 result.failed[str(video)] = str(e)
             except Exception as e:  # a bug must not stop the rest of the batch; the file is reported

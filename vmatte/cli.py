@@ -154,7 +154,8 @@ def options(args: argparse.Namespace, classes: tuple[type, ...]) -> dict[str, An
 
 def _convert(a: argparse.Namespace) -> int:
     values = options(a, (OutputOptions, MattingOptions, ScaleOptions))
-    from .batch import BatchSummary, convert
+    from .batch import convert
+    from .pipeline import BatchSummary
 
     result = convert(a.input, **values)
     quiet = values.get("quiet", False)

@@ -59,9 +59,8 @@ def _targets(out: OutputOptions) -> dict[str, str]:
 
 def convert(input: str | Path, matting: MattingOptions, out: OutputOptions):
     """Matte one photo (returns a Summary) or a folder of photos (returns a BatchSummary)."""
-    from .batch import BatchSummary
     from .io.atomic import guard_paths
-    from .pipeline import Summary
+    from .pipeline import BatchSummary, Summary
 
     targets = _targets(out)
     src = Path(input)

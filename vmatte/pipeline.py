@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -43,6 +44,18 @@ class Summary:
     photo: bool = False  # one photo (matted in still mode), not a clip
 
 
+@dataclass
+class BatchSummary:
+    """A folder run: one Summary per matted file, the skipped (already complete) and the failed ones, and
+    the files it passed over (not what the run takes: a video in a photo folder, an animated image), with
+    why."""
+
+    done: dict[str, Summary] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    ignored: dict[str, str] = field(default_factory=dict)
+
+
 def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], background: Background | None = None,
         edges: EdgeControls | None = None, total: int | None = None, progress: bool = True,
         depth: int = 4, observers: tuple = ()) -> Summary:
@@ -58,7 +71,7 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
     matted: queue.Queue = queue.Queue(depth)
     encoded: queue.Queue = queue.Queue(depth)
     times = StageTimes()
-    bar = _progress(total, progress)
+    bar = progress_bar(total, progress)
     written = 0
 
     def decode() -> None:
@@ -142,7 +155,9 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
     return Summary(written, seconds, written / seconds if seconds > 0 else 0.0, times, list(shots.cuts))
 
 
-def _progress(total: int | None, enabled: bool):
+def progress_bar(total: int | None, enabled: bool) -> Any:
+    """A tqdm bar on standard error counting `total` frames (None: unknown), or None when not enabled or
+    standard error is not a terminal."""
     if not enabled or not sys.stderr.isatty():
         return None
     from tqdm import tqdm

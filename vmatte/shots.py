@@ -8,11 +8,17 @@ cannot look ahead: it only resets at a cut.
 """
 from __future__ import annotations
 
+import copy
+import itertools
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .engine import Matte, Matter
 from .io.frames import Frame
 from .scenecut import CutDetector
+
+if TYPE_CHECKING:  # a type only: scale.plan is not imported at run time
+    from .scale.plan import Segment
 
 
 class ShotMatter:
@@ -71,3 +77,64 @@ class ShotMatter:
                     start, is_cut = f, True
                     break
                 yield f, self.matter(f.image), False
+
+
+class SegmentShots:
+    """ShotMatter over one segment. The frames before it only prime the cut detector; then either the
+    state one process had before `start` is loaded (the planner's), or, at a planned cut the detector
+    confirms, the shot starts afresh, or else a pre-roll runs through the network without output.
+    Frames [start, end) come out."""
+
+    def __init__(self, shots: ShotMatter, segment: Segment, preroll: int) -> None:
+        self.shots, self.segment, self.preroll = shots, segment, preroll
+
+    @property
+    def cuts(self) -> list[int]:
+        return [c for c in self.shots.cuts if self.segment.start <= c < self.segment.end]
+
+    def run(self, frames: Iterable[Any]) -> Iterator[tuple]:
+        seg, shots = self.segment, self.shots
+        det = shots.detector
+        it = iter(frames)
+
+        def prime(f, until: int, keep: list | None = None):
+            """Show the detector the frames before `until` (kept in `keep`); the first frame at or after it."""
+            while f is not None and f.index < until:
+                if det is not None:
+                    det(f.image)
+                if keep is not None:
+                    keep.append(f)
+                f = next(it, None)
+            return f
+
+        primed = resume = False
+        if seg.state is not None:  # the exact state one process has here: no pre-roll
+            f = prime(next(it, None), seg.start)
+            if f is None:
+                return
+            if det is not None:
+                det(f.image)  # one process did not cut here; the detector sees the frame all the same
+            shots.matter.set_state(list(seg.state), f.image)
+            primed = resume = True
+        else:
+            f = prime(next(it, None), max(0, seg.start - self.preroll))
+            if f is None:
+                return
+            if seg.at_cut and det is not None:  # skip the pre-roll if the detector confirms the cut
+                before, held = copy.deepcopy(det), []
+                f = prime(f, seg.start, held)
+                if f is not None and det(f.image):
+                    shots.cuts.append(f.index)
+                    primed = True
+                else:  # not a cut to this detector after all: run the pre-roll as for any segment
+                    shots.detector = before
+                    it = itertools.chain(held[1:], [f] if f is not None else [], it)
+                    f = held[0] if held else f
+        if f is None:
+            return
+        for item in shots.run(itertools.chain([f], it), primed, resume):
+            index = item[0].index
+            if index >= seg.end:
+                return
+            if index >= seg.start:
+                yield item

@@ -21,7 +21,7 @@ from ..errors import VmatteError, log
 from ..io.atomic import remove_stale
 from ..io.sinks import is_image_target
 from ..options import MattingOptions, OutputOptions, ScaleOptions
-from ..pipeline import Summary, _progress
+from ..pipeline import Summary, progress_bar
 from ..roles import work_folder
 from .executors import Feed, LocalWorkers, RayWorkers, import_ray
 from .join import done_path, join, segment_path
@@ -111,10 +111,10 @@ class _Planner:
     def _shots(self, info):
         """The network as one process runs it on this source (loaded once): the planner keeps its state at
         each segment start."""
-        from ..batch import _load, shot_matter
+        from ..clip import load_network, shot_matter
 
         if self.model is None:
-            self.model = _load(self.matting)
+            self.model = load_network(self.matting)
         return shot_matter(self.model, info, self.matting, self.out)
 
     def _prepare(self, plan: FilePlan, work: Path) -> dict[int, tuple[int, int]]:
@@ -156,7 +156,7 @@ def convert_jobs(jobs: list[tuple[str, dict[str, Path]]], matting: MattingOption
         executor = (RayWorkers(scale.ray, scale.workers if scale.workers > 1 else None, matting,
                                scale.gpus_per_worker) if scale.ray else LocalWorkers(scale.workers, matting))
         planner.ready.wait()
-        bar = _progress(planner.total or None, out.progress and not out.quiet)
+        bar = progress_bar(planner.total or None, out.progress and not out.quiet)
 
         def progress(label: str, n: int) -> None:
             n = -counted.pop(label, 0) if n < 0 else n  # n < 0: the task starts again

@@ -1,15 +1,12 @@
 """What a worker process (or Ray actor) runs: the engine loaded once, then task after task, each a whole
-file or one segment of one, through the same path as one process (batch._convert_one)."""
+file or one segment of one, through the same path as one process (clip.convert_clip)."""
 from __future__ import annotations
 
-import copy
-import itertools
 import json
 import os
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,67 +33,6 @@ class Task:
     def label(self) -> str:
         name = Path(self.input).name
         return name if self.segment is None else f"{name} segment {self.segment.number}"
-
-
-class SegmentShots:
-    """ShotMatter over one segment. The frames before it only prime the cut detector; then either the
-    state one process had before `start` is loaded (the planner's), or, at a planned cut the detector
-    confirms, the shot starts afresh, or else a pre-roll runs through the network without output.
-    Frames [start, end) come out."""
-
-    def __init__(self, shots, segment: Segment, preroll: int) -> None:
-        self.shots, self.segment, self.preroll = shots, segment, preroll
-
-    @property
-    def cuts(self) -> list[int]:
-        return [c for c in self.shots.cuts if self.segment.start <= c < self.segment.end]
-
-    def run(self, frames: Iterable[Any]) -> Iterator[tuple]:
-        seg, shots = self.segment, self.shots
-        det = shots.detector
-        it = iter(frames)
-
-        def prime(f, until: int, keep: list | None = None):
-            """Show the detector the frames before `until` (kept in `keep`); the first frame at or after it."""
-            while f is not None and f.index < until:
-                if det is not None:
-                    det(f.image)
-                if keep is not None:
-                    keep.append(f)
-                f = next(it, None)
-            return f
-
-        primed = resume = False
-        if seg.state is not None:  # the exact state one process has here: no pre-roll
-            f = prime(next(it, None), seg.start)
-            if f is None:
-                return
-            if det is not None:
-                det(f.image)  # one process did not cut here; the detector sees the frame all the same
-            shots.matter.set_state(list(seg.state), f.image)
-            primed = resume = True
-        else:
-            f = prime(next(it, None), max(0, seg.start - self.preroll))
-            if f is None:
-                return
-            if seg.at_cut and det is not None:  # skip the pre-roll if the detector confirms the cut
-                before, held = copy.deepcopy(det), []
-                f = prime(f, seg.start, held)
-                if f is not None and det(f.image):
-                    shots.cuts.append(f.index)
-                    primed = True
-                else:  # not a cut to this detector after all: run the pre-roll as for any segment
-                    shots.detector = before
-                    it = itertools.chain(held[1:], [f] if f is not None else [], it)
-                    f = held[0] if held else f
-        if f is None:
-            return
-        for item in shots.run(itertools.chain([f], it), primed, resume):
-            index = item[0].index
-            if index >= seg.end:
-                return
-            if index >= seg.start:
-                yield item
 
 
 class _Progress:
@@ -152,15 +88,15 @@ def driver_identity() -> tuple[str, int]:
 
 def _model():
     if _STATE.get("model") is None:
-        from ..batch import _load
+        from ..clip import load_network
 
-        _STATE["model"] = _load(_STATE["matting"])
+        _STATE["model"] = load_network(_STATE["matting"])
     return _STATE["model"]
 
 
 def run_task(task: Task) -> dict[str, Any]:
     """Matte one task; returns frames written, the cuts found (frame numbers) and seconds taken."""
-    from ..batch import _convert_one
+    from ..clip import convert_clip
     from ..io.frames import check_size
     from ..io.sources import open_source
     from ..weights import resolve_device
@@ -168,7 +104,7 @@ def run_task(task: Task) -> dict[str, Any]:
     progress = _Progress(_STATE.get("progress"), task.label)
     with open_source(task.input, stream=task.out.stream, device=resolve_device(task.matting.device)) as source:
         check_size(source.info, task.out.max_pixels)
-        summary = _convert_one(source, {r: Path(p) for r, p in task.outputs.items()}, _model(), task.matting,
+        summary = convert_clip(source, {r: Path(p) for r, p in task.outputs.items()}, _model(), task.matting,
                                task.out, task.segment, task.preroll, (progress,))
     progress.flush()
     result = {"frames": summary.frames, "cuts": summary.cuts, "seconds": summary.seconds}
