@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 OUT    ?= out
 
-.PHONY: setup dev demo test lint bench bench-deps quality workers mutants figures clean
+.PHONY: setup dev demo test lint bench bench-deps quality workers mutants figures docs clean
 
 setup: $(VENV)/.setup
 
@@ -31,11 +31,11 @@ demo: setup
 	@echo "ProRes 4444 with alpha: $(OUT)/sample_rgba.mov   composite: $(OUT)/sample_blur.mp4"
 
 test: dev
-	$(BIN)/ruff check vmatte tests benchmarks samples
+	$(BIN)/ruff check vmatte tests benchmarks samples tools
 	$(BIN)/python -m pytest -q
 
 lint: dev
-	$(BIN)/ruff check vmatte tests benchmarks samples
+	$(BIN)/ruff check vmatte tests benchmarks samples tools
 
 bench: dev
 	$(BIN)/python benchmarks/model_cpu.py
@@ -59,9 +59,14 @@ workers: dev
 mutants: dev
 	$(BIN)/python benchmarks/mutants.py
 
-# The README's figure tables, remade from benchmarks/results/*.json.
+# The docs' figure tables, remade from benchmarks/results/*.json; the CLI reference, from the options model.
 figures: dev
 	$(BIN)/python benchmarks/readme_tables.py
+	$(BIN)/python tools/cli_reference.py
+
+# The docs as a site in build/site (a broken link or anchor fails; the suite runs the same build).
+docs: dev
+	$(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(OUT) .pytest_cache

@@ -39,7 +39,7 @@ def portrait_frames(n: int, width: int, height: int) -> list[np.ndarray]:
 
 def save_result(name: str, data: dict, out: str | None = None) -> Path:
     """Write `data` (with the machine and date) as benchmarks/results/NAME-DATE.json (or into `out`);
-    the README's figure tables are made from these files (benchmarks/readme_tables.py)."""
+    the docs' figure tables are made from these files (benchmarks/readme_tables.py)."""
     import json
     from datetime import date
 

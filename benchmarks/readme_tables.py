@@ -1,8 +1,9 @@
-"""The README's figure tables, made from the recorded runs in benchmarks/results/*.json, so they cannot
-drift from the evidence. A range is the min-max over the recorded runs of that figure.
+"""The figure tables of the docs (docs/figures.md, docs/guides/photos.md, any page with a marker), made
+from the recorded runs in benchmarks/results/*.json, so they cannot drift from the evidence. A range is
+the min-max over the recorded runs of that figure. Every table is on exactly one page.
 
-    python benchmarks/readme_tables.py          # rewrite the tables between the README's markers
-    python benchmarks/readme_tables.py --check  # exit 1 if the README differs (a test runs this)
+    python benchmarks/readme_tables.py          # rewrite the tables between the pages' markers
+    python benchmarks/readme_tables.py --check  # exit 1 if a page differs (a test runs this)
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-README = ROOT / "README.md"
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 MARK = re.compile(r"(<!-- figures:(?P<name>[a-z0-9-]+) -->\n)(.*?)(<!-- /figures -->)", re.S)
 
 
@@ -299,17 +300,23 @@ def render(text: str) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--check", action="store_true", help="exit 1 if the README's tables differ from the results")
+    ap.add_argument("--check", action="store_true", help="exit 1 if a page's tables differ from the results")
     a = ap.parse_args()
-    text = README.read_text()
-    new = render(text)
+    texts = {p: p.read_text() for p in PAGES}
+    found = [m.group("name") for t in texts.values() for m in MARK.finditer(t)]
+    wrong = sorted(n for n in set(found) | set(TABLES) if found.count(n) != 1)
+    if wrong:
+        sys.exit(f"each figure table must be on exactly one page: {', '.join(wrong)}")
+    changed = [p for p, t in texts.items() if render(t) != t]
     if a.check:
-        if new != text:
-            sys.exit("README figure tables differ from benchmarks/results; run python benchmarks/readme_tables.py")
-        print("README figure tables match benchmarks/results")
+        if changed:
+            sys.exit(f"figure tables in {', '.join(str(p.relative_to(ROOT)) for p in changed)} differ from "
+                     "benchmarks/results; run python benchmarks/readme_tables.py")
+        print(f"{len(found)} figure tables match benchmarks/results")
         return
-    README.write_text(new)
-    print(f"rewrote {len(MARK.findall(text))} tables in {README}")
+    for p in changed:
+        p.write_text(render(texts[p]))
+    print(f"rewrote the figure tables in {len(changed)} page(s)")
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ def _png_alpha(folder: Path, pattern: str) -> list[np.ndarray]:
 
 
 def _assert_alpha_matches(got: list[np.ndarray], want: list[np.ndarray], starts: list[int], at_cut: set[int]) -> dict:
-    """The segment rules; returns the first-frame differences measured (for the README's figures)."""
+    """The segment rules; returns the first-frame differences measured (for the docs' figures)."""
     assert len(got) == len(want) == FRAMES
     seen = {}
     for s in starts:

@@ -1,5 +1,5 @@
 """TensorRT engines, built in CI with TensorRT for RTX (its builder needs no GPU). Running an engine
-needs an RTX-class card, which no machine here has: that part is not tested (see the README)."""
+needs an RTX-class card, which no machine here has: that part is not tested (see docs/engines.md)."""
 from __future__ import annotations
 
 import subprocess
