@@ -69,7 +69,7 @@ def test_file_sink_gets_every_frame_frame_accurate(clip, tmp_path, model):
     assert s.frames_in == s.frames_out == 24 and s.frames_dropped == 0
     stats = json.loads(stats_path.read_text())
     assert set(stats) == {"frames_in", "frames_out", "frames_dropped", "fps", "latency_ms", "sink_ms", "stage_ms_p50",
-                          "first_second_ms", "first_second_frames", "interrupted"}
+                          "first_second_ms", "first_second_frames", "interrupted", "browser_ms", "browser_frames"}
     assert 0 < stats["first_second_ms"]["max"] <= stats["latency_ms"]["max"]
     assert stats["interrupted"] is False
     assert set(stats["latency_ms"]) == {"p50", "p95", "max"} and stats["latency_ms"]["max"] > 0

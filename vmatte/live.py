@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from .colour import YuvImage
+from .control import Controls, Settings
+from .control.look import Look
 from .io.atomic import check_writable, guard_paths, write_atomically
 from .io.frames import check_size
 from .io.sinks import Sink, VirtualCameraSink, open_sink
@@ -54,13 +56,23 @@ def live(source: str = "0", sink: str = "virtual", **options: Any) -> LiveStats:
         transparent = matting.background == "transparent"
         out = open_sink(opts.sink, "rgba" if transparent else "rgb", src.info, live=True,
                         keyframe_seconds=opts.keyframe_seconds)
+        server = None
         try:
+            controls = Controls(Settings(matting.background, opts.mirror, matting.downsample_ratio), transparent)
+            if opts.control is not None:  # bound now: a port in use is said before the model loads
+                from .control.server import ControlServer
+
+                host, _, port = opts.control.rpartition(":")
+                server = ControlServer(controls, host.strip("[]"), int(port), (src.info.width, src.info.height))
             tune_allocator()  # frame-sized blocks stay in the heap (vmatte/memory.py)
-            stats = _Session(src, out, matting, opts).run()
+            stats = _Session(src, out, matting, opts, controls, server).run()
             out.close()
         except BaseException:
             out.abort()  # a failure, or Ctrl-C before the session started or while closing: nothing is kept
             raise
+        finally:
+            if server is not None:
+                server.close()
     finally:
         src.close()
     if opts.stats_json is not None:
@@ -83,30 +95,38 @@ def _placeholder(width: int, height: int) -> np.ndarray:
 class _Session:
     """One live run: the model, the capture and sink threads, the loop, and the figures."""
 
-    def __init__(self, src, sink: Sink, matting: MattingOptions, opts: LiveOptions) -> None:
-        from .compose import EdgeControls, parse_background
+    def __init__(self, src, sink: Sink, matting: MattingOptions, opts: LiveOptions, controls: Controls,
+                 server: Any = None) -> None:
+        from .compose import EdgeControls
         from .engine import Matter, resolve_ratio
         from .engine.probe import keep_up_ratio
         from .weights import load_model
 
-        self.src, self.sink, self.opts = src, sink, opts
-        self.role = "rgba" if matting.background == "transparent" else "composite"
-        self.bg = None if self.role == "rgba" else parse_background(matting.background, matting.background_fit)
+        self.src, self.sink, self.opts, self.controls, self.server = src, sink, opts, controls, server
+        self.applied = controls.version
+        self.look = Look(controls.current(), controls.alpha_sink, matting.background_fit,
+                         (src.info.width, src.info.height))
         self.edges = EdgeControls(matting.matte_choke, matting.feather, matting.despill)
         model = load_model(matting.model, matting.weights, matting.device, matting.precision)
         w, h, fps = src.info.width, src.info.height, float(src.info.fps)
         if matting.downsample_ratio == "auto" and src.live:
+            weights = Path(matting.weights).stat() if matting.weights else None
+            look = {"model": matting.model, "precision": matting.precision, "device": matting.device,
+                    "weights": [matting.weights, weights.st_size, weights.st_mtime] if weights else None,
+                    "background": matting.background, "fit": matting.background_fit,
+                    "edges": [matting.matte_choke, matting.feather, matting.despill], "sink": type(sink).__name__}
             self.matter = keep_up_ratio(model, matting.backend, w, h, fps, matting.subject,
-                                         lambda m: self._sink_pixels(self._picture(m)), opts.quiet)
+                                         lambda m: self._sink_pixels(self.look.picture(m)), opts.quiet, cache_key=look)
         else:
             self.matter = Matter(model, resolve_ratio(matting.downsample_ratio, w, h, matting.subject),
                                  matting.backend)
             self.matter.prepare(w, h)
+        self.look.start(self.matter)
         # What runs once runs now, before capture, so the first frame costs what the hundredth does: the
         # network at this size (a graph capture, cuDNN's tuning), the edge controls, the compositor (its
         # kernels, a background's first render) and the conversion to the sink's pixels.
         warm = self.matter(np.zeros((h, w, 3), np.uint8))
-        self._sink_pixels(self._picture(self.edges.apply(warm) if self.edges else warm))
+        self._sink_pixels(self.look.picture(self.edges.apply(warm) if self.edges else warm))
         self.matter.reset()
         self.scene_cuts = matting.scene_cuts == "reset"
         self.stats = LiveStats()
@@ -114,18 +134,6 @@ class _Session:
         self.first_capture: float | None = None  # when the first frame handed to the sink was captured
         self.first_second: list[float] = []  # latencies of the frames captured within 1 s of it
         self.stages = {k: Samples() for k in ("buffer", "network", "compose", "handoff")}
-
-    def _picture(self, m, index: int = 0):
-        """A matte's output picture ([1,C,H,W] on the device), at the size the sink was opened with."""
-        from torch.nn import functional as F
-
-        from .compose import render
-
-        t = render(self.role, m, self.bg, index)
-        info = self.src.info
-        if t.shape[-2:] != (info.height, info.width):  # the source changed size mid-stream
-            t = F.interpolate(t, size=(info.height, info.width), mode="area")
-        return t
 
     def _sink_pixels(self, t):
         """The picture as the sink's pixels (pixels.for_sink: its encoder's planes, or an RGB array)."""
@@ -163,7 +171,7 @@ class _Session:
     def _capture(self, buffer: JitterBuffer, stop: threading.Event) -> None:
         try:
             for f in self.src.frames(stop):
-                if self.opts.mirror:
+                if self.controls.current().mirror:
                     f.image = f.image.mirrored() if isinstance(f.image, YuvImage) else \
                         np.ascontiguousarray(f.image[:, ::-1])
                 self.stats.frames_in += 1
@@ -185,15 +193,41 @@ class _Session:
                         self.handoff.put_nowait(REPEAT)
                 continue
             self.picked = time.perf_counter()
+            version, settings = self.controls.frame_started()
+            if version != self.applied:  # a change from the control page: from this frame on
+                self.shots.matter = self.look.apply(settings, self.shots.matter)
+                self.applied = version
+            if settings.paused:  # held: the sink gets the last picture again, in this frame's time
+                if self.last_picture is not None:
+                    offer(self.handoff, (self.last_picture, item.pts, item.captured, self.picked), stop)
+                continue
             self.stages["buffer"].add(self.picked - item.captured)
             yield item
+
+    def _figures(self) -> dict[str, Any]:
+        """What the control page shows: frames, fps, recent latency, drops, the process's CPU share (of
+        every core), the engine and the ratio in use, the picture size."""
+        import os
+
+        now, cpu, m = time.perf_counter(), time.process_time(), self.shots.matter
+        t0, c0 = self._cpu_mark
+        self._cpu_mark = (now, cpu)
+        cores = os.cpu_count() or 1
+        return {"frames_out": self.stats.frames_out, "fps": self.stats.frames_out / max(now - self.start, 1e-9),
+                "latency_ms": percentiles(list(self.latencies.recent)), "frames_dropped": self.buffer.dropped,
+                "cpu_share": (cpu - c0) / max(now - t0, 1e-9) / cores, "cores": cores,
+                "engine": f"{m.backend} on {m.device} ({str(m.dtype).replace('torch.', '')})",
+                "ratio": f"{m.ratio:g}" + (f" on frames scaled by {m.scale:g}" if m.scale != 1 else ""),
+                "width": self.src.info.width, "height": self.src.info.height}
 
     def run(self) -> LiveStats:
         import torch
 
+        from .compose import render
         from .shots import ShotMatter
 
         shots = ShotMatter(self.matter, warmup=0, scene_cuts=self.scene_cuts)  # live cannot look ahead
+        self.shots, self.last_picture = shots, None
         stop = threading.Event()
         buffer = JitterBuffer(self.src.live)
         handoff: queue.Queue = queue.Queue(maxsize=2)
@@ -203,6 +237,13 @@ class _Session:
         sender = Worker(lambda: self._deliver(handoff), "vmatte-sink")
         start = time.perf_counter()
         next_status = start + STATUS_EVERY
+        if self.server is not None:
+            self.buffer, self.start, self._cpu_mark = buffer, start, (start, time.process_time())
+            self.server.figures = self._figures
+            self.server.start()
+            w, h = self.src.info.width, self.src.info.height
+            print(f"vmatte live: control page {self.server.url()}\nvmatte live: OBS Browser Source "
+                  f"{self.server.url('output')} (width {w}, height {h})", file=sys.stderr, flush=True)
         grabber.start()
         sender.start()
         try:
@@ -210,7 +251,10 @@ class _Session:
                 for f, m, _ in shots.run(self._frames(buffer, stop)):
                     t_net = time.perf_counter()
                     self.stages["network"].add(t_net - self.picked)
-                    out = self._picture(self.edges.apply(m) if self.edges else m, f.index)
+                    m = self.edges.apply(m) if self.edges else m
+                    out = self.last_picture = self.look.picture(m, f.index)
+                    if self.server is not None:  # only references: the server converts on its own thread
+                        self.server.publish(f.index, out, lambda m=m: render("rgba", m, None, 0), f.captured)
                     queued = time.perf_counter()
                     self.stages["compose"].add(queued - t_net)
                     if not offer(handoff, (out, f.pts, f.captured, queued), stop, sender) or \
@@ -240,6 +284,8 @@ class _Session:
             s.latency_ms, s.sink_ms = percentiles(self.latencies), percentiles(self.sink_times)
             s.first_second_ms, s.first_second_frames = percentiles(self.first_second), len(self.first_second)
             s.stage_ms_p50 = {k: v.median_ms() for k, v in self.stages.items() if v}
+        if self.server is not None and self.server.browser:
+            s.browser_ms, s.browser_frames = percentiles(self.server.browser), len(self.server.browser)
         if not self.opts.quiet:
             print(s.status(elapsed, self.latencies), file=sys.stderr)
         return s

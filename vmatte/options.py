@@ -104,6 +104,26 @@ def source(value: Any) -> str:
     return value.strip()
 
 
+def control_address(value: Any) -> str:
+    """[HOST:]PORT for the control server: HOST an IP address or localhost (default 127.0.0.1), PORT 0-65535
+    (0: any free port). Returned as HOST:PORT, an IPv6 host in brackets."""
+    text = str(value).strip()
+    m = re.fullmatch(r"(?:(\[[0-9a-fA-F:]+\]|[^:\[\]]+):)?(\d{1,5})", text)
+    host = (m.group(1) or "127.0.0.1") if m else ""
+    if host == "localhost":
+        host = "127.0.0.1"
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        m = None
+    if not m or int(m.group(2)) > 65535:
+        raise VmatteError(f"--control: {value!r} is not [HOST:]PORT with HOST an IP address (default 127.0.0.1) "
+                          "and PORT 0-65535, e.g. 8765 or 0.0.0.0:8765")
+    return f"{host}:{int(m.group(2))}"
+
+
 FPS = dict(kind=float, low=0, high=1000, open_low=True)
 STREAM = dict(kind=int, low=0, metavar="N")
 MAX_PIXELS = dict(kind=int, low=1, metavar="N")
@@ -229,6 +249,9 @@ class LiveOptions(Checked):
                                     "end", kind="path", metavar="PATH")
     max_frames: int | None = option(None, "stop after this many captured frames", kind=int, low=1)
     keyframe_seconds: float = option(1.0, KEYFRAME_HELP, **KEYFRAME)
+    control: str | None = option(None, "serve a control page and an OBS Browser Source page (alpha) at [HOST:]PORT; "
+                                 "HOST defaults to 127.0.0.1 (this machine only); a token in the printed URL is "
+                                 "needed", kind=object, check=control_address, metavar="[HOST:]PORT")
     quiet: bool = option(False, QUIET, kind=bool, short="-q")
     verbose: bool = option(False, VERBOSE, kind=bool, short="-v")
 

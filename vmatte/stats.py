@@ -63,7 +63,8 @@ class LiveStats:
     wait in the buffer, the network step, compositing, and the wait for the sink thread.
     first_second_ms: the latency of the frames captured in the session's first second (first_second_frames
     of them), where first-use work would show.
-    interrupted: ended by Ctrl-C or SIGTERM."""
+    interrupted: ended by Ctrl-C or SIGTERM. browser_ms: with --control, capture to the output page's draw
+    of a frame (browser_frames of them), on this process's clock (the page says when it drew)."""
 
     frames_in: int = 0
     frames_out: int = 0
@@ -75,6 +76,8 @@ class LiveStats:
     first_second_ms: dict[str, float] = field(default_factory=lambda: percentiles([]))  # latency, first second's frames
     first_second_frames: int = 0  # frames handed to the sink that were captured within 1 s of the first
     interrupted: bool = False  # ended by Ctrl-C or SIGTERM rather than by the source or max_frames
+    browser_ms: dict[str, float] = field(default_factory=lambda: percentiles([]))  # capture to the output page's draw
+    browser_frames: int = 0  # frames the output page (--control) drew
 
     def status(self, elapsed: float, latencies: Samples) -> str:
         """The status line: frames, fps over `elapsed` seconds, drops, recent latency."""
