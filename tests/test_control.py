@@ -260,3 +260,15 @@ def test_pages_show_the_person_with_alpha_and_changes_reach_the_recording(sessio
     after = [person_x(frames[j][1]) for j in range(mirror + 1, last)]  # two frames of slack: already in the buffer
     assert len(before) > 10 and max(before) < W * 0.45, before  # the astronaut left of the middle
     assert len(after) > 10 and min(after) > W * 0.55, after  # and then mirrored
+
+
+def test_every_interface_is_warned_about(tmp_path):
+    clip = tmp_path / "c.mov"
+    write_clip(clip, person_frames(3, 64, 48), audio=False, timecode=None)
+    r = subprocess.run([sys.executable, "-m", "vmatte", "live", "--source", str(clip), "--sink",
+                        str(tmp_path / "o.mp4"), "--control", "0.0.0.0:0", "--downsample-ratio", "0.5",
+                        "--device", "cpu"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "anyone on the network who has the printed URL" in r.stderr
+    assert re.search(r"control page http://127\.0\.0\.1:\d+/\?token=\S{20,}", r.stderr)

@@ -22,6 +22,7 @@ import numpy as np
 from .colour import YuvImage
 from .control import Controls, Settings
 from .control.look import Look
+from .errors import log
 from .io.atomic import check_writable, guard_paths, write_atomically
 from .io.frames import check_size
 from .io.sinks import Sink, VirtualCameraSink, open_sink
@@ -64,6 +65,9 @@ def live(source: str = "0", sink: str = "virtual", **options: Any) -> LiveStats:
 
                 host, _, port = opts.control.rpartition(":")
                 server = ControlServer(controls, host.strip("[]"), int(port), (src.info.width, src.info.height))
+                if not server.loopback:
+                    log.warning(f"--control {opts.control}: anyone on the network who has the printed URL can "
+                                "watch the camera and change the session; its token is the only key")
             tune_allocator()  # frame-sized blocks stay in the heap (vmatte/memory.py)
             stats = _Session(src, out, matting, opts, controls, server).run()
             out.close()

@@ -89,6 +89,7 @@ class ControlServer:
             raise VmatteError(f"--control {host}:{port}: cannot listen there ({e.strerror}); pick another port, "
                               "or 0 for any free one") from None
         self.port = self._sock.getsockname()[1]
+        self.loopback = ipaddress.ip_address(host).is_loopback  # else reachable from the network
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="vmatte-control", daemon=True)
         self._encoder = threading.Thread(target=self._encode_loop, name="vmatte-control-encode", daemon=True)
