@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -197,6 +198,31 @@ MUTANTS = [
      "tests/test_live.py -k camera_loss"),
     ("report without its run table", "vmatte/clip.py", "about=describe_run(info, shots.matter, matting, out.warmup))",
      "about={})", "tests/test_report.py -k what_was_run"),
+    ("control: pages served without the token", "vmatte/control/server.py",
+     "        if not secrets.compare_digest(token.encode(), self.token.encode()):", "        if False:",
+     "tests/test_control.py -k need_the_token"),
+    ("control: any Host taken (DNS rebinding)", "vmatte/control/server.py",
+     "        if not self._host_ok(host):", "        if False:", "tests/test_control.py -k need_the_token"),
+    ("control: another site's Origin taken", "vmatte/control/server.py",
+     '        if origin is not None and origin != f"http://{host}":', "        if False:",
+     "tests/test_control.py -k another_site"),
+    ("control: a page may name a file as the background", "vmatte/control/__init__.py",
+     "if spec == \"none\" or (uploaded is not None and spec == uploaded):",
+     "if spec == \"none\" or (uploaded is not None and spec == uploaded) or spec.startswith(\"/\"):",
+     "tests/test_control.py -k \"checked or another_site\""),
+    ("control: a change said to apply a frame early", "vmatte/control/__init__.py",
+     "            return self.frame + 1", "            return self.frame", "tests/test_control.py -k next_frame"),
+    ("control: pause does not hold the picture", "vmatte/live.py", "            if settings.paused:",
+     "            if False:", "tests/test_control.py -k reach_the_recording"),
+    ("control: mirror from the options only", "vmatte/live.py", "                if self.controls.current().mirror:",
+     "                if self.opts.mirror:", "tests/test_control.py -k reach_the_recording"),
+    ("output page: alpha drawn as colour", "vmatte/control/output.html", '    ctx.filter = "url(#alpha)";',
+     '    ctx.filter = "none";', "tests/test_control.py -k reach_the_recording"),
+    ("live: the kept ratio measurement ignored", "vmatte/engine/probe.py", "    if found is not None:",
+     "    if False:", "tests/test_control.py -k measured_once"),
+    ("live: the ratio measurement kept without its look", "vmatte/engine/probe.py",
+     '           "headroom": headroom, "min_side": min_side, **(cache_key or {})}',
+     '           "headroom": headroom, "min_side": min_side}', "tests/test_control.py -k measured_once"),
 ]
 
 
@@ -223,7 +249,7 @@ def run_one(name: str, file: str, old: str, new: str, tests: str, timeout: int,
             if code.count(old) != 1:
                 return f"NOT APPLIED ({code.count(old)} matches)", 0.0
             (tree / file).write_text(code.replace(old, new))
-        args = tests.split()
+        args = shlex.split(tests)
         env = {**os.environ, "PYTHONPATH": str(tree)}
         t0 = time.perf_counter()
         try:

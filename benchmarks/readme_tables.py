@@ -287,7 +287,29 @@ def workers() -> str:
     return sources(files) + table(["scale-out, whole processes", "figure"], rows)
 
 
-TABLES = {"gpu-network": gpu_network, "gpu-pipeline": gpu_pipeline, "cpu": cpu, "still": still,
+def control() -> str:
+    runs = load("control-cpu")
+    if not runs:
+        return ""
+    f, d = runs[-1]
+    rows = []
+    for size, r in d["sizes"].items():
+        plain, page = r["median"]["plain"], r["median"]["page"]
+        rows.append([size, f"{plain['fps']:.1f} / {page['fps']:.1f}", f"{plain['dropped']:.0f} / {page['dropped']:.0f}",
+                     f"{plain['cpu_ms_per_frame']:.1f} / {page['cpu_ms_per_frame']:.1f} "
+                     f"(+{100 * (page['cpu_ms_per_frame'] / plain['cpu_ms_per_frame'] - 1):.0f}%)",
+                     f"{plain['sink_p95_ms']:.0f} / {page['sink_p95_ms']:.0f}", f"{page['browser_p95_ms']:.0f}",
+                     f"{page['chromium_cpu_ms_per_frame']:.1f}",
+                     f"{r['first_start_s']:.1f} / {r['second_start_s']:.1f}"])
+    return (f"{d['machine']}. {d['clip']}; medians of {len(next(iter(d['sizes'].values()))['runs']['plain'])} "
+            f"whole-process runs each, alternating, without a page / with headless Chromium on the output page. "
+            f"From `{f}` (`benchmarks/control.py`).\n\n"
+            + table(["size", "fps", "dropped of 300", "vmatte CPU ms a frame", "p95 capture to sink, ms",
+                     "p95 capture to the page's draw, ms", "Chromium CPU ms a frame",
+                     "start, s: measuring / measurement kept"], rows))
+
+
+TABLES = {"control": control, "gpu-network": gpu_network, "gpu-pipeline": gpu_pipeline, "cpu": cpu, "still": still,
           "quality-gt": quality_gt, "workers": workers}
 
 

@@ -272,3 +272,27 @@ def test_every_interface_is_warned_about(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "anyone on the network who has the printed URL" in r.stderr
     assert re.search(r"control page http://127\.0\.0\.1:\d+/\?token=\S{20,}", r.stderr)
+
+
+def test_the_automatic_ratio_is_measured_once_per_setting(tmp_path, monkeypatch, model, capsys):
+    """A second start with the same settings takes the kept measurement; another size, or a kept file
+    that fails its checksum, is measured again."""
+    from vmatte.engine import probe
+
+    monkeypatch.setenv("VMATTE_HOME", str(tmp_path))
+    look = {"background": "green", "sink": "FileSink"}
+
+    def start(w: int = 160, h: int = 120, key: dict = look):
+        m = probe.keep_up_ratio(model, "torch", w, h, 30.0, "portrait", lambda m: None, cache_key=key)
+        return (m.ratio, m.scale), capsys.readouterr().err
+
+    first, said = start()
+    assert "measuring" in said
+    kept = list((tmp_path / "engines").glob("probe-*.json"))
+    assert len(kept) == 1 and json.loads(kept[0].read_text())["ratio"] == first[0]
+    again, said = start()
+    assert again == first and "measuring" not in said and "as measured on this machine" in said
+    assert "measuring" in start(key={**look, "background": "blur:20"})[1]  # the look is in the key
+    assert "measuring" in start(192, 120)[1]  # so is the size
+    kept[0].write_text(kept[0].read_text().replace(f'"ratio": {first[0]}', '"ratio": 0.5'))
+    assert "measuring" in start()[1]  # a tampered measurement is not taken

@@ -34,29 +34,26 @@ from aiohttp import WSMsgType, web
 from ..errors import VmatteError, log
 from ..stats import Samples
 from . import Controls
+from .frames import FrameEncoder
 
 MAX_UPLOAD = 20 << 20  # bytes: a background image
-PREVIEW_WIDTH = 640  # pixels: the control page's preview
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
            "X-Content-Type-Options": "nosniff",
            "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
                                       "img-src 'self' blob: data:; connect-src 'self'"}
 
 
-def _jpeg(rgb: np.ndarray, quality: int = 85) -> bytes:
-    """HxWx3 RGB (or HxW grey) uint8 as JPEG bytes."""
-    image = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
-    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return data.tobytes()
-
-
 class _Client:
-    """One socket: the newest message not yet sent, and an event that says there is one."""
+    """One socket: the newest message not yet sent, an event that says there is one, and when the last
+    frame went out that the page has not yet said it drew (one frame in flight a page: a page that draws
+    slowly is sent, and costs the encoder, only the frames it can draw)."""
 
     def __init__(self, ws: web.WebSocketResponse, kind: str) -> None:
         self.ws, self.kind, self.latest, self.ready = ws, kind, None, asyncio.Event()
+        self.in_flight: float | None = None  # perf_counter time of the frame sent and not yet drawn
+
+    def wants_frame(self) -> bool:
+        return self.in_flight is None or time.perf_counter() - self.in_flight > 1.0  # a lost answer: go on
 
     def offer(self, message: tuple[str, bytes | None]) -> None:
         self.latest = message
@@ -74,9 +71,6 @@ class ControlServer:
         self.browser = Samples()  # capture to the output page's draw, seconds
         self.clients: set[_Client] = set()
         self.sent: OrderedDict[int, float] = OrderedDict()  # frame number -> capture time, the latest sent
-        self._frame: tuple | None = None
-        self._new = threading.Condition()
-        self._closing = False
         self._uploads = Path(tempfile.mkdtemp(prefix="vmatte-control-"))
         self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         try:
@@ -92,7 +86,7 @@ class ControlServer:
         self.loopback = ipaddress.ip_address(host).is_loopback  # else reachable from the network
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="vmatte-control", daemon=True)
-        self._encoder = threading.Thread(target=self._encode_loop, name="vmatte-control-encode", daemon=True)
+        self.encoder = FrameEncoder(self._wanted, self._encoded)
 
     # ---- life cycle (called from the session's thread) ----
 
@@ -106,7 +100,7 @@ class ControlServer:
         self._call(self._runner.setup())
         self._call(web.SockSite(self._runner, self._sock).start())
         self.loop.call_soon_threadsafe(lambda: self.loop.create_task(self._push_figures()))
-        self._encoder.start()
+        self.encoder.start()
 
     def url(self, page: str = "") -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -115,9 +109,7 @@ class ControlServer:
         return f"http://{host}:{self.port}/{page}?token={self.token}"
 
     def close(self) -> None:
-        with self._new:
-            self._closing = True
-            self._new.notify()
+        self.encoder.close()
         if self._thread.is_alive():
             try:
                 self._call(self._shutdown(), timeout=5)
@@ -125,7 +117,6 @@ class ControlServer:
                 log.info(f"control server: {type(e).__name__} while closing")
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=5)
-        self._encoder.join(timeout=5)
         self._sock.close()
         shutil.rmtree(self._uploads, ignore_errors=True)
 
@@ -141,55 +132,24 @@ class ControlServer:
 
     def publish(self, index: int, picture: Any, rgba: Callable[[], Any], captured: float) -> None:
         """Frame `index`: `picture` is the sink's [1,C,H,W] tensor, `rgba()` makes the straight-alpha
-        [1,4,H,W] one; `captured` a perf_counter time. Never blocks on a browser."""
-        if not self.clients:
-            return
-        with self._new:
-            self._frame = (index, picture, rgba, captured)
-            self._new.notify()
+        [1,4,H,W] one; `captured` a perf_counter time. Only references are kept; never blocks on a browser."""
+        if self.clients:
+            self.encoder.offer(index, picture, rgba, captured)
 
-    def _encode_loop(self) -> None:
-        from ..pixels import to_array
+    def _wanted(self) -> set[str]:
+        """The kinds of page (output, control) that are ready for a frame now."""
+        return {c.kind for c in list(self.clients) if c.wants_frame()}
 
-        while True:
-            with self._new:
-                while self._frame is None and not self._closing:
-                    self._new.wait()
-                if self._closing:
-                    return
-                index, picture, rgba, captured = self._frame
-                self._frame = None
-            kinds = {c.kind for c in list(self.clients)}
-            try:
-                messages = {}
-                if "output" in kinds:
-                    pixels = to_array(rgba())
-                    colour, alpha = _jpeg(np.ascontiguousarray(pixels[..., :3])), _jpeg(pixels[..., 3].copy(), 90)
-                    messages["output"] = self._frame_message(index, captured, pixels.shape, colour, alpha)
-                if "control" in kinds:
-                    pixels = to_array(picture[:, :3])
-                    h, w = pixels.shape[:2]
-                    if w > PREVIEW_WIDTH:
-                        pixels = cv2.resize(pixels, (PREVIEW_WIDTH, round(h * PREVIEW_WIDTH / w)),
-                                            interpolation=cv2.INTER_AREA)
-                    messages["control"] = self._frame_message(index, captured, pixels.shape, _jpeg(pixels, 75), b"")
-            except Exception as e:  # a page must never end the session
-                log.warning(f"control server: a frame could not be encoded ({type(e).__name__}: {e})")
-                continue
-            self.sent[index] = captured
-            while len(self.sent) > 256:
-                self.sent.popitem(last=False)
-            self.loop.call_soon_threadsafe(self._deliver, messages)
-
-    @staticmethod
-    def _frame_message(index: int, captured: float, shape: tuple, colour: bytes, alpha: bytes) -> tuple:
-        meta = {"frame": index, "width": shape[1], "height": shape[0], "colour": len(colour), "alpha": len(alpha),
-                "age_ms": round((time.perf_counter() - captured) * 1000, 1)}
-        return json.dumps(meta), colour + alpha
+    def _encoded(self, index: int, captured: float, messages: dict[str, tuple]) -> None:
+        """From the encoder's thread: remember when frame `index` was captured, and hand the messages on."""
+        self.sent[index] = captured
+        while len(self.sent) > 256:
+            self.sent.popitem(last=False)
+        self.loop.call_soon_threadsafe(self._deliver, messages)
 
     def _deliver(self, messages: dict[str, tuple]) -> None:
         for c in list(self.clients):
-            if c.kind in messages:
+            if c.kind in messages and c.wants_frame():
                 c.offer(messages[c.kind])
 
     # ---- HTTP ----
@@ -285,7 +245,9 @@ class ControlServer:
         try:
             async for msg in ws:
                 if msg.type == WSMsgType.TEXT:
-                    self._drawn(msg.data)
+                    client.in_flight = None
+                    if client.kind == "output":
+                        self._drawn(msg.data)
         finally:
             self.clients.discard(client)
             sender.cancel()
@@ -309,6 +271,7 @@ class ControlServer:
                 text, data = client.latest
                 await client.ws.send_str(text)
                 if data is not None:
+                    client.in_flight = time.perf_counter()
                     await client.ws.send_bytes(data)
         except (ConnectionError, RuntimeError):
             pass  # the browser went away: only its own frames are lost
