@@ -74,9 +74,10 @@ class Clip:
     def describe(self) -> list[str]:
         return [f"{layer.name} over {bg[0]}" for layer, bg, _ in self.shots]
 
-    def frame(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(composite uint8 HxWx3 RGB, true alpha float32 HxW, true foreground float32 HxWx3)."""
-        layer, (_, bg), s = self.shots[i // self.shot_frames]
+    def frame(self, i: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(composite uint8 HxWx3 RGB, true alpha float32 HxW, true foreground float32 HxWx3) of frame i; a
+        fractional i is a moment between two frames of a shot (for motion blur's sub-frames)."""
+        layer, (_, bg), s = self.shots[int(i // self.shot_frames)]
         t = (i % self.shot_frames) / max(1, self.shot_frames - 1)
         w, h = self.width, self.height
         # The camera: the background, scaled to 1.4x the frame, pans across it (and drifts down).
