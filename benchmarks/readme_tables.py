@@ -301,7 +301,7 @@ def control() -> str:
                      f"{plain['sink_p95_ms']:.0f} / {page['sink_p95_ms']:.0f}", f"{page['browser_p95_ms']:.0f}",
                      f"{page['chromium_cpu_ms_per_frame']:.1f}",
                      f"{r['first_start_s']:.1f} / {r['second_start_s']:.1f}"])
-    return (f"{d['machine']}. {d['clip']}; medians of {len(next(iter(d['sizes'].values()))['runs']['plain'])} "
+    return (f"{d['machine']}. Clip: {d['clip']}; medians of {len(next(iter(d['sizes'].values()))['runs']['plain'])} "
             f"whole-process runs each, alternating, without a page / with headless Chromium on the output page. "
             f"From `{f}` (`benchmarks/control.py`).\n\n"
             + table(["size", "fps", "dropped of 300", "vmatte CPU ms a frame", "p95 capture to sink, ms",
