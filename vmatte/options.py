@@ -38,9 +38,10 @@ def ratio(value: Any) -> str | float:
     return number(value, float, "downsample_ratio", Spec("", float, low=0, high=1, open_low=True))
 
 
-def background(value: Any) -> str:
+def background(value: Any, files: bool = True) -> str:
     """A background spec: blur[:sigma], a colour name or #rrggbb, 'transparent', or a file (checked
-    to exist here; its contents are read when the run starts)."""
+    to exist here; its contents are read when the run starts). files=False refuses a file: what a
+    control page sends may not name one on this machine."""
     s = value.strip()
     if s == "blur" or s.startswith("blur:"):
         if ":" in s:
@@ -49,6 +50,9 @@ def background(value: Any) -> str:
         return s
     if s == "transparent" or s.lower() in COLOURS or re.fullmatch(r"#?[0-9a-fA-F]{6}", s):
         return s
+    if not files:
+        raise VmatteError(f"background: {value!r} is not none, transparent, a colour (green, #00ff00) or "
+                          "blur[:sigma px]; send an image as an upload")
     from pathlib import Path
 
     if not Path(s).is_file():

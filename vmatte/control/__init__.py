@@ -7,7 +7,6 @@ blocks the frame path: a slow or absent browser drops its own frames, never the 
 """
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass, replace
 from typing import Any
@@ -84,13 +83,7 @@ class Controls:
         spec = value.strip()
         if spec == "none" or (uploaded is not None and spec == uploaded):
             return spec
-        from ..options import COLOURS
-
-        if not (spec == "transparent" or spec == "blur" or spec.startswith("blur:") or spec.lower() in COLOURS
-                or re.fullmatch(r"#?[0-9a-fA-F]{6}", spec)):
-            raise VmatteError(f"background: {spec!r} is not none, transparent, a colour (green, #00ff00) or "
-                              "blur[:sigma px]; send an image as an upload")
         if spec == "transparent" and not self.alpha_sink:
             raise VmatteError("background: transparent needs a sink that carries alpha (.mov or .webm); this "
                               "one does not. The output page always carries alpha")
-        return check_background(spec)
+        return check_background(spec, files=False)
