@@ -27,7 +27,7 @@ import numpy as np
 
 import matting_metrics as mm
 from common import MEDIA, machine, save_result
-from gt_clips import Clip, backgrounds, portraits
+from gt_clips import Clip, clip_for
 
 CONDITIONS = ("clean", "blur", "noise", "crf28")
 
@@ -133,11 +133,8 @@ def main() -> None:
     import vmatte
     from vmatte.engine import Matter, auto_downsample_ratio
 
-    w, h = map(int, a.size.split("x"))
-    layers = portraits(MEDIA / "portraits")
-    if not layers:
-        raise SystemExit(f"no portraits in {MEDIA / 'portraits'}: run beside ../shared")
-    clip = Clip(w, h, layers, backgrounds(), a.shots, a.frames_per_shot)
+    clip = clip_for(a.size, MEDIA / "portraits", a.shots, a.frames_per_shot)
+    w, h = clip.width, clip.height
     model = vmatte.load_model("rvm-mobilenetv3", device="cpu")
     matter = Matter(model, auto_downsample_ratio(w, h), "auto")
     coarse = Matter(model, auto_downsample_ratio(w, h) / 2, "auto")

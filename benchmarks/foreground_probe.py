@@ -25,7 +25,7 @@ import numpy as np
 
 import matting_metrics as mm
 from common import MEDIA, machine, save_result
-from gt_clips import Clip, backgrounds, portraits
+from gt_clips import clip_for
 
 
 def on_white(fg: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -44,8 +44,8 @@ def main() -> None:
     import vmatte
     from vmatte.engine import Matter, auto_downsample_ratio
 
-    w, h = map(int, a.size.split("x"))
-    clip = Clip(w, h, portraits(MEDIA / "portraits"), backgrounds(), a.shots, a.frames_per_shot)
+    clip = clip_for(a.size, MEDIA / "portraits", a.shots, a.frames_per_shot)
+    w, h = clip.width, clip.height
     matter = Matter(vmatte.load_model("rvm-mobilenetv3", device="cpu"), auto_downsample_ratio(w, h), "auto")
     print(f"machine: {machine()}\nclip: {w}x{h}, {clip.frames} frames, ratio {matter.ratio:.3f}")
     estimate_foreground_ml(np.zeros((8, 8, 3)), np.zeros((8, 8)))  # numba compiles here, not in the timing

@@ -102,6 +102,16 @@ class Clip:
         return np.round(comp * 255).astype(np.uint8), alpha, fg
 
 
+def clip_for(size: str, folder: Path, shots: int = 4, shot_frames: int = 32) -> Clip:
+    """A Clip of size 'WIDTHxHEIGHT' from the portraits in `folder` over every background; one line and
+    an exit where the portraits are absent (they are in ../shared/media, never in the repository)."""
+    layers = portraits(folder)
+    if not layers:
+        raise SystemExit(f"no portraits in {folder}: run beside ../shared")
+    w, h = map(int, size.split("x"))
+    return Clip(w, h, layers, backgrounds(), shots, shot_frames)
+
+
 def write_lossless(clip: Clip, path: Path, fps: int = 30) -> None:
     """The composite as an FFV1 .mkv in packed RGB (bgr0), which decodes back to exactly the same pixels."""
     import av
