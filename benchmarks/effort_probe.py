@@ -13,7 +13,7 @@ intervals of the moving layers, alpha likewise); sensor noise (Gaussian, sigma 2
 8-bit codes); H.264 CRF 28 of the composite before matting. MAD (x1e3) and dtSSD (x1e2) per method and
 condition, and the seconds per frame of each pass. Needs ../shared/media (portraits) and the bench extra (scikit-image).
 
-    python benchmarks/effort_probe.py [--size 512x288] [--frames-per-shot 24] [--shots 4]
+    python benchmarks/effort_probe.py [--size 512x288] [--frames-per-shot 24] [--shots 4] [--fine 2]
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -85,33 +86,48 @@ def smoothed(alphas: list[np.ndarray], shot_frames: int) -> list[np.ndarray]:
 
 
 def methods(matter, clip: Clip, frames: list[np.ndarray],
-            coarse=None) -> tuple[dict[str, list[np.ndarray]], dict[str, float]]:
-    """Every method's alphas for the whole clip, and seconds per frame of each pass."""
+            coarse=None, fine=None) -> tuple[dict[str, Callable[[], list[np.ndarray]]], dict[str, float]]:
+    """Every method's alphas for the whole clip (made when called), and seconds per frame of each pass.
+    fine: a Matter at a larger internal scale, run forward, backward and mirrored too (None: not measured)."""
     n = clip.shot_frames
     shots = [frames[s:s + n] for s in range(0, clip.frames, n)]
-    passes: dict[str, list[np.ndarray]] = {"plain": [], "default": [], "backward": [], "mirror": [], "coarse": []}
+    names = ["plain", "default", "backward", "mirror", "coarse"]
+    names += ["fine", "fine backward", "fine mirror"] if fine is not None else []
+    passes: dict[str, list[np.ndarray]] = {k: [] for k in names}
     cost = {k: 0.0 for k in passes}
     matter.reset()
     t0 = time.perf_counter()
     passes["plain"] = [matter(f).pha[0, 0].float().numpy() for f in frames]  # never reset: RVM's own
     cost["plain"] = time.perf_counter() - t0
     for shot in shots:
-        for name, seq, back in (("default", shot, lambda a: a), ("backward", shot[::-1], lambda a: a[::-1]),
-                                ("mirror", [np.ascontiguousarray(f[:, ::-1]) for f in shot],
-                                 lambda a: [x[:, ::-1] for x in a])):
-            t0 = time.perf_counter()
-            passes[name] += back(run_shot(matter, seq, min(15, len(seq))))
-            cost[name] += time.perf_counter() - t0
+        for m, prefix in ((matter, ""), (fine, "fine ")):
+            if m is None:
+                continue
+            for name, seq, back in (("default", shot, lambda a: a), ("backward", shot[::-1], lambda a: a[::-1]),
+                                    ("mirror", [np.ascontiguousarray(f[:, ::-1]) for f in shot],
+                                     lambda a: [x[:, ::-1] for x in a])):
+                name = "fine" if prefix and name == "default" else prefix + name
+                t0 = time.perf_counter()
+                passes[name] += back(run_shot(m, seq, min(15, len(seq))))
+                cost[name] += time.perf_counter() - t0
         t0 = time.perf_counter()  # the same shot at a coarser internal scale (another Matter)
         passes["coarse"] += run_shot(coarse, shot, min(15, len(shot)))
         cost["coarse"] += time.perf_counter() - t0
-    out = dict(passes)
-    out["default+backward"] = [(a + b) / 2 for a, b in zip(passes["default"], passes["backward"])]
-    out["default+mirror"] = [(a + b) / 2 for a, b in zip(passes["default"], passes["mirror"])]
-    out["all three"] = [(a + b + c) / 3 for a, b, c in zip(passes["default"], passes["backward"], passes["mirror"])]
-    out["default+coarse"] = [(a + b) / 2 for a, b in zip(passes["default"], passes["coarse"])]
-    out["all three, 1-2-1 in time"] = smoothed(out["all three"], n)
-    out["default, 1-2-1 in time"] = smoothed(passes["default"], n)
+    p = passes
+
+    def mean(*names: str):
+        return lambda: [sum(x) / len(names) for x in zip(*(p[k] for k in names))]
+
+    combos = {"default+backward": mean("default", "backward"), "default+mirror": mean("default", "mirror"),
+              "all three": mean("default", "backward", "mirror"), "default+coarse": mean("default", "coarse"),
+              "all three, 1-2-1 in time": lambda: smoothed(mean("default", "backward", "mirror")(), n),
+              "default, 1-2-1 in time": lambda: smoothed(p["default"], n)}
+    if fine is not None:
+        combos.update({"fine all three": mean("fine", "fine backward", "fine mirror"),
+                       "fine+backward": mean("fine", "fine backward"), "fine+mirror": mean("fine", "fine mirror"),
+                       "fine+default": mean("fine", "default"),
+                       "all six": mean("default", "backward", "mirror", "fine", "fine backward", "fine mirror")})
+    out = {**{k: (lambda v=v: v) for k, v in passes.items()}, **combos}  # each made when scored: 1080p is big
     per = {k: v / clip.frames for k, v in cost.items()}
     return out, per
 
@@ -128,6 +144,9 @@ def main() -> None:
     ap.add_argument("--size", default="512x288")
     ap.add_argument("--frames-per-shot", type=int, default=24)
     ap.add_argument("--shots", type=int, default=4)
+    ap.add_argument("--fine", type=float, default=0.0,
+                    help="also measure passes at this multiple of the guided ratio (at most 1), e.g. 2")
+    ap.add_argument("--conditions", default=",".join(CONDITIONS), help="comma-separated, of " + ", ".join(CONDITIONS))
     ap.add_argument("--out", help="folder for the JSON (default benchmarks/results)")
     a = ap.parse_args()
     import vmatte
@@ -138,21 +157,25 @@ def main() -> None:
     model = vmatte.load_model("rvm-mobilenetv3", device="cpu")
     matter = Matter(model, auto_downsample_ratio(w, h), "auto")
     coarse = Matter(model, auto_downsample_ratio(w, h) / 2, "auto")
+    fine = Matter(model, min(1.0, auto_downsample_ratio(w, h) * a.fine), "auto") if a.fine else None
     print(f"machine: {machine()}\nclip: {w}x{h}, {clip.frames} frames in {a.shots} shots, ratio {matter.ratio:.3f}")
     table: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as d:
-        for cond in CONDITIONS:
+        for cond in a.conditions.split(","):
             frames = condition_frames(clip, cond, Path(d))
-            alphas, cost = methods(matter, clip, [f for f, _ in frames], coarse)
+            alphas, cost = methods(matter, clip, [f for f, _ in frames], coarse, fine)
             truth = [t for _, t in frames]
-            table[cond] = {k: score(v, truth, clip.shot_frames) for k, v in alphas.items()}
+            table[cond] = {k: score(v(), truth, clip.shot_frames) for k, v in alphas.items()}
             base = table[cond]["plain"]
             for k, s in table[cond].items():
                 print(f"  {cond:6} {k:17} MAD {s['mad']:6.2f} ({100 * (s['mad'] / base['mad'] - 1):+4.0f}%)  "
                       f"dtSSD {s['dtssd']:6.2f} ({100 * (s['dtssd'] / base['dtssd'] - 1):+4.0f}%)")
             table[cond]["seconds_per_frame"] = {k: round(v, 4) for k, v in cost.items()}
-    save_result("effort-probe-cpu", {"size": a.size, "frames": clip.frames, "shots": clip.describe(),
-                                     "ratio": matter.ratio, "table": table},
+            del frames, alphas, truth  # 1080p: every method's alphas of one condition fill gigabytes
+    name = "effort-probe-cpu" if a.size == "512x288" else f"effort-probe-{a.size}-cpu"
+    save_result(name, {"size": a.size, "frames": clip.frames, "shots": clip.describe(),
+                                     "ratio": matter.ratio, "fine_ratio": fine.ratio if fine else None,
+                                     "table": table},
                 a.out)
 
 
