@@ -413,3 +413,23 @@ def test_sigterm_to_a_ray_driver_exits_130_with_nothing_left_and_ray_stopped(lon
     while time.monotonic() < deadline and _ray_processes():
         time.sleep(0.5)
     assert not _ray_processes(), _ray_processes()
+
+
+def test_best_on_workers_is_split_only_at_cuts_and_equals_one_process(long_clip, tmp_path, caplog):
+    """--effort best: a segment starts where every stream starts afresh (a hard cut), so the clip is two
+    segments, 0-90 and 90-150, whatever --segment-seconds says, and each frame equals one process's."""
+    import logging
+
+    clip, _ = long_clip
+    one = vm.convert(clip, matte=str(tmp_path / "one.mkv"), rgba=str(tmp_path / "one.mov"), progress=False,
+                     effort="best")
+    with caplog.at_level(logging.INFO, logger="vmatte"):
+        two = vm.convert(clip, matte=str(tmp_path / "two.mkv"), rgba=str(tmp_path / "two.mov"), progress=False,
+                         effort="best", workers=2, **SEGMENT)
+    assert "long.mp4: 2 segments" in caplog.text
+    assert one.cuts == two.cuts == [CUT] and two.frames == FRAMES
+    a, b = _read(tmp_path / "two.mkv"), _read(tmp_path / "one.mkv")
+    assert a["pts"] == b["pts"]
+    _assert_alpha_matches(a["alpha"], b["alpha"], [0, CUT], {0, CUT})
+    _assert_same_file(tmp_path / "two.mov", tmp_path / "one.mov")
+    _no_leftovers(tmp_path)

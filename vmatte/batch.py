@@ -76,6 +76,8 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
     from . import photos
 
     if photos.is_photo_input(input, out):
+        if matting.effort == "best":  # a photo's best: the mirrored photo averaged in too
+            out = OutputOptions.pick({**vars(out), "still_flip": True})
         return photos.convert(input, matting, out)
     targets, folders = _targets(out)
     for role, target in targets.items():
@@ -112,6 +114,8 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
     report = {"--report": out.report} if out.report else {}
     guard_paths([input, backdrop], {**{f"--{r}": p for r, p in paths.items()}, **report},
                 src_dir if src_dir is not None and src_dir.is_dir() else None)
+    if matting.effort == "best":
+        check_best(input, out.stream)
     if parallel and (src_dir is None or src_dir.is_file()):
         from .scale import convert_jobs
 
@@ -126,6 +130,19 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
         for r in folders:  # one clip into a folder: named after the clip
             make_folder(paths[r].parent)
         return convert_clip(source, paths, load_network(matting), matting, out)
+
+
+def check_best(input: str, stream: int | None) -> None:
+    """Refuse, before any model loads, an input --effort best cannot read backwards: a URL, an image
+    sequence, a file without a seek index or with missing or repeated timestamps."""
+    if is_url(input) or not Path(input).is_file():
+        raise VmatteError(f"--effort best reads a video file again, backwards, and {input} is "
+                          f"{'a URL' if is_url(input) else 'an image sequence'}; use --effort default")
+    from .io.video_source import seek_index
+
+    why = seek_index(input, stream)[2]
+    if why is not None:
+        raise VmatteError(f"--effort best: {Path(input).name}: {why}; matte it with --effort default")
 
 
 def _convert_folder(folder: Path, targets: dict[str, Path], matting: MattingOptions, out: OutputOptions,
@@ -155,6 +172,8 @@ def _convert_folder(folder: Path, targets: dict[str, Path], matting: MattingOpti
                 jobs.append((str(video), todo))
                 continue
             try:
+                if matting.effort == "best":
+                    check_best(str(video), None)
                 with open_source(video, device=resolve_device(matting.device)) as source:
                     check_size(source.info, out.max_pixels)
                     result.done[str(video)] = convert_clip(source, todo, model, matting, out)

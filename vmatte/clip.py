@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import VmatteError
-from .io.frames import Frame, Source, SourceInfo, frames_in_flight
+from .bothways import BothWays
+from .io.frames import Source, SourceInfo, frames_in_flight, one_size
 from .io.sinks import open_sink
 from .options import MattingOptions, OutputOptions
 from .pipeline import Output, Summary, run
@@ -31,21 +30,25 @@ def load_network(matting: MattingOptions) -> Any:
 def shot_matter(model: Any, info: SourceInfo, matting: MattingOptions, out: OutputOptions) -> ShotMatter:
     """The network as one process runs it on `info`'s frames: a Matter at the resolved ratio, settling
     each shot and resetting at hard cuts (the planner of vmatte.scale runs the same)."""
-    from .engine import Matter, resolve_ratio
+    from .engine import Matter
 
-    ratio = resolve_ratio(matting.downsample_ratio, info.width, info.height, matting.subject)
-    return ShotMatter(Matter(model, ratio, matting.backend), out.warmup, matting.scene_cuts == "reset")
+    return ShotMatter(Matter(model, _ratio(info, matting), matting.backend), out.warmup, matting.scene_cuts == "reset")
 
 
-def _one_size(frames: Iterable[Frame], info: SourceInfo) -> Iterator[Frame]:
-    """The frames, refusing one whose picture size is not the first's: an output file has one size (a
-    joined MPEG-TS can change size mid-stream, and an encoder fed another size writes a wrong picture)."""
-    for f in frames:
-        h, w = f.image.shape[:2]
-        if (w, h) != (info.width, info.height):
-            raise VmatteError(f"{info.name} changes picture size at frame {f.index} ({info.width}x{info.height} to "
-                              f"{w}x{h}); an output has one size: cut the file there and matte each part")
-        yield f
+def _ratio(info: SourceInfo, matting: MattingOptions) -> float:
+    from .engine import resolve_ratio
+
+    return resolve_ratio(matting.downsample_ratio, info.width, info.height, matting.subject, matting.effort)
+
+
+def both_ways(model: Any, source: Source, matting: MattingOptions, out: OutputOptions,
+              segment: Any = None) -> BothWays:
+    """--effort best's three streams over `source` (a video file that can be opened again and sought in),
+    or over one scale-out segment of it."""
+    span = {} if segment is None else dict(start=segment.start, end=segment.end, feed=segment.feed,
+                                           feed_pts=segment.feed_pts, at_cut=segment.at_cut)
+    return BothWays(model, _ratio(source.info, matting), matting.backend, out.warmup, matting.scene_cuts == "reset",
+                    source.reopen, **span)
 
 
 def convert_clip(source: Source, targets: dict[str, Path], model: Any, matting: MattingOptions, out: OutputOptions,
@@ -60,12 +63,13 @@ def convert_clip(source: Source, targets: dict[str, Path], model: Any, matting: 
     from .report import QualityReport, describe_run
 
     info = source.info
-    shots = shot_matter(model, info, matting, out)
+    best = matting.effort == "best"
+    shots = both_ways(model, source, matting, out, segment) if best else shot_matter(model, info, matting, out)
     frames, total, audio = source.frames(), info.expected_frames(), out.audio
     if segment is not None:
-        shots = SegmentShots(shots, segment, preroll)
+        shots = shots if best else SegmentShots(shots, segment, preroll)
         frames, total, audio = source.frames_from(segment.feed, segment.feed_pts), segment.end - segment.start, False
-    frames = _one_size(frames, info)
+    frames = one_size(frames, info)
     bg = parse_background(matting.background, matting.background_fit) if matting.background else None
     quality = None
     if out.report is not None:

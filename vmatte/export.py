@@ -41,7 +41,7 @@ def export(format: str = "tensorrt", **options: Any) -> Path:
     from .weights import load_model
 
     w, h = opts.size
-    ratio = resolve_ratio(matting.downsample_ratio, w, h, matting.subject)
+    ratio = resolve_ratio(matting.downsample_ratio, w, h, matting.subject, matting.effort)
     network = load_model(matting.model, matting.weights, "cpu").network
     if precision == "fp16":  # as the runtime holds it (fp16 on CUDA), so both find the same cached engine
         network = network.half()

@@ -22,7 +22,7 @@ import numpy as np
 from .colour import YuvImage
 from .control import Controls, Settings
 from .control.look import Look
-from .errors import log
+from .errors import VmatteError, log
 from .io.atomic import check_writable, guard_paths, write_atomically
 from .io.frames import check_size
 from .io.sinks import Sink, VirtualCameraSink, open_sink
@@ -44,6 +44,8 @@ def live(source: str = "0", sink: str = "virtual", **options: Any) -> LiveStats:
     reject_unknown(options, MattingOptions, LiveOptions)
     matting = MattingOptions.pick({"background": "blur:20", **options})
     opts = LiveOptions.pick({**options, "source": source, "sink": sink})
+    if matting.effort == "best":
+        raise VmatteError("--effort best reads a file's later frames; live is causal: use --effort fast or default")
     if opts.stats_json is not None:
         check_writable(Path(opts.stats_json))
     files = {} if opts.sink in ("virtual", "preview") or ":" in opts.sink.split("/")[0] else {"--sink": opts.sink}
@@ -120,9 +122,10 @@ class _Session:
                     "background": matting.background, "fit": matting.background_fit,
                     "edges": [matting.matte_choke, matting.feather, matting.despill], "sink": type(sink).__name__}
             self.matter = keep_up_ratio(model, matting.backend, w, h, fps, matting.subject,
-                                         lambda m: self._sink_pixels(self.look.picture(m)), opts.quiet, cache_key=look)
+                                         lambda m: self._sink_pixels(self.look.picture(m)), opts.quiet, cache_key=look,
+                                         effort=matting.effort)
         else:
-            self.matter = Matter(model, resolve_ratio(matting.downsample_ratio, w, h, matting.subject),
+            self.matter = Matter(model, resolve_ratio(matting.downsample_ratio, w, h, matting.subject, matting.effort),
                                  matting.backend)
             self.matter.prepare(w, h)
         self.look.start(self.matter)

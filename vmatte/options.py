@@ -16,6 +16,7 @@ from typing import Any
 from .errors import VmatteError
 from .optionspec import Checked, Spec, number, option
 
+EFFORTS = ("fast", "default", "best")  # engine.EFFORT_SCALE gives each its internal scale
 BACKENDS = ("auto", "torch", "cuda-graph", "onnxruntime", "tensorrt", "torch-compile")
 COLOURS = {
     "black": (0, 0, 0), "white": (255, 255, 255), "green": (0, 177, 64), "blue": (0, 71, 187),
@@ -154,6 +155,9 @@ class MattingOptions(Checked):
                                            "guidance for --subject)", kind=object, check=ratio,
                                            metavar="auto|R")
     subject: str = option("portrait", "what auto downsampling assumes", choices=("portrait", "full-body"))
+    effort: str = option("default", "fast: half the auto internal scale; best (video files, convert): twice it, "
+                         "and each shot matted forward, backward and mirrored, averaged (about 10x the network "
+                         "time, 3 decodes)", choices=EFFORTS)
     scene_cuts: str = option("reset", "at a detected hard cut, start a fresh state (reset) or carry on (ignore)",
                              choices=("reset", "ignore"))
     matte_choke: float = option(0.0, "shrink (+) or grow (-) the matte, pixels", kind=float, low=-64, high=64,

@@ -32,16 +32,26 @@ SUBJECT_SHORT_SIDE = {"portrait": 270, "full-body": 432}
 BACKENDS = ("auto", "torch", "cuda-graph", "onnxruntime", "tensorrt", "torch-compile")  # options.BACKENDS too
 
 
-def auto_downsample_ratio(width: int, height: int, subject: str = "portrait") -> float:
-    """Ratio (0..1] that brings the short side to RVM's recommended internal size for `subject`."""
+# --effort: the auto ratio's multiple of RVM's guidance. Measured on ground-truth composites at 1920x1080
+# (benchmarks/effort_probe.py): half is ~3x faster and +83% MAD; twice is -19% MAD, -17% dtSSD.
+EFFORT_SCALE = {"fast": 0.5, "default": 1.0, "best": 2.0}
+
+
+def auto_downsample_ratio(width: int, height: int, subject: str = "portrait", effort: str = "default") -> float:
+    """Ratio (0..1] that brings the short side to RVM's recommended internal size for `subject`, times
+    EFFORT_SCALE[effort]."""
     if subject not in SUBJECT_SHORT_SIDE:
         raise ValueError(f"subject must be one of {sorted(SUBJECT_SHORT_SIDE)}")
-    return min(1.0, SUBJECT_SHORT_SIDE[subject] / min(width, height))
+    return min(1.0, SUBJECT_SHORT_SIDE[subject] * EFFORT_SCALE[effort] / min(width, height))
 
 
-def resolve_ratio(downsample_ratio: str | float, width: int, height: int, subject: str = "portrait") -> float:
-    """A checked ratio as it is, or 'auto' as RVM's guidance for frames of width x height pixels."""
-    return auto_downsample_ratio(width, height, subject) if downsample_ratio == "auto" else float(downsample_ratio)
+def resolve_ratio(downsample_ratio: str | float, width: int, height: int, subject: str = "portrait",
+                  effort: str = "default") -> float:
+    """A checked ratio as it is, or 'auto' as RVM's guidance (times EFFORT_SCALE[effort]) for frames of
+    width x height pixels."""
+    if downsample_ratio == "auto":
+        return auto_downsample_ratio(width, height, subject, effort)
+    return float(downsample_ratio)
 
 
 def pick_backend(backend: str, device: torch.device) -> str:
@@ -154,9 +164,10 @@ class Matter:
         return image if isinstance(image, torch.Tensor) else to_tensor(image, self.device, self.dtype)
 
     @torch.inference_mode()
-    def __call__(self, image: np.ndarray | YuvImage) -> Matte:
-        """Matte one HxWx3 RGB uint8/uint16 frame, or a decoded picture's YUV planes."""
-        src = to_tensor(image, self.device, self.dtype)
+    def __call__(self, image: np.ndarray | YuvImage | torch.Tensor) -> Matte:
+        """Matte one HxWx3 RGB uint8/uint16 frame, a decoded picture's YUV planes, or a [1,3,H,W] tensor
+        on the engine's device (RGB 0..1 in its dtype, e.g. another Matte's src mirrored)."""
+        src = self._input(image)
         if self.scale == 1.0:
             fgr, pha = self._stepper(src)(src)
             return Matte(src, fgr, pha)
@@ -179,7 +190,7 @@ class Matter:
         self._stepper(src).set_state(state)
 
     @torch.inference_mode()
-    def settle(self, image: np.ndarray) -> None:
+    def settle(self, image: np.ndarray | torch.Tensor) -> None:
         """Advance the recurrent state on a frame without producing its matte (cheaper than a call)."""
         src = self._input(image if self.scale == 1.0 else self._reduced(image))
         self._stepper(src).settle(src)

@@ -36,16 +36,17 @@ def _cached(key: dict[str, Any]) -> tuple[Path, dict | None]:
 
 def keep_up_ratio(model: LoadedModel, backend: str, width: int, height: int, fps: float, subject: str,
                   finish: Callable[[Matte], object], quiet: bool = False, headroom: float = 0.6,
-                  min_side: int = 96, cache_key: dict[str, Any] | None = None) -> Matter:
+                  min_side: int = 96, cache_key: dict[str, Any] | None = None, effort: str = "default") -> Matter:
     """A Matter at the best quality whose step (network + `finish`, the compositing) takes at most
     `headroom` of the frame interval (1/fps seconds) on this machine, measured now on a test picture.
 
-    It tries downsample ratios from RVM's guidance down to an internal short side of `min_side`
-    pixels; then the same at half the frame size (Matter's `scale`), where the full-size refiner is
-    what does not keep up; failing both, the fastest it tried. With `cache_key` (what else decides the
-    step's time: the model, the look, the sink), the answer is kept per machine, size, rate, backend and
-    vmatte version, and a later start with the same settings takes it without measuring."""
-    key = {"size": [width, height], "fps": round(fps, 3), "backend": backend, "subject": subject,
+    It tries downsample ratios from RVM's guidance (times EFFORT_SCALE[effort]) down to an internal
+    short side of `min_side` pixels; then the same at half the frame size (Matter's `scale`), where the
+    full-size refiner is what does not keep up; failing both, the fastest it tried. With `cache_key`
+    (what else decides the step's time: the model, the look, the sink), the answer is kept per machine,
+    size, rate, backend, effort and vmatte version, and a later start with the same settings takes it
+    without measuring."""
+    key = {"size": [width, height], "fps": round(fps, 3), "backend": backend, "subject": subject, "effort": effort,
            "headroom": headroom, "min_side": min_side, **(cache_key or {})}
     path, found = _cached(key) if cache_key is not None else (None, None)
     if found is not None:
@@ -61,7 +62,7 @@ def keep_up_ratio(model: LoadedModel, backend: str, width: int, height: int, fps
     probe = np.stack([x * 255 // max(1, width - 1), y * 255 // max(1, height - 1), (x ^ y) & 255], -1)
     probe = probe.astype(np.uint8)
     budget = headroom / fps
-    guide = auto_downsample_ratio(width, height, subject)
+    guide = auto_downsample_ratio(width, height, subject, effort)
     tries = []
     for scale in (1.0, 0.5):
         side = min(width, height) * scale

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Protocol
@@ -70,6 +70,17 @@ def frames_in_flight(width: int, height: int, bytes_per_pixel: int, most: int) -
     """How many frames of width x height pixels a queue or pool may hold: `most`, or fewer for very large
     frames, so memory stays bounded (at least 1)."""
     return max(1, min(most, IN_FLIGHT_BYTES // max(1, width * height * bytes_per_pixel)))
+
+
+def one_size(frames: Iterable[Frame], info: SourceInfo) -> Iterator[Frame]:
+    """The frames, refusing one whose picture size is not the first's: an output file has one size (a
+    joined MPEG-TS can change size mid-stream, and an encoder fed another size writes a wrong picture)."""
+    for f in frames:
+        h, w = f.image.shape[:2]
+        if (w, h) != (info.width, info.height):
+            raise VmatteError(f"{info.name} changes picture size at frame {f.index} ({info.width}x{info.height} to "
+                              f"{w}x{h}); an output has one size: cut the file there and matte each part")
+        yield f
 
 
 def check_pixels(name: str, width: int, height: int, max_pixels: int) -> None:

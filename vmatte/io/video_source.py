@@ -91,6 +91,20 @@ def pick_stream(container: av.container.InputContainer, spec: str, index: int | 
     return best
 
 
+def seek_index(spec: str | Path, stream: int | None = None) -> tuple[int, float, str | None]:
+    """Demux a file, decoding nothing: (its frame count, frames per second, why its frames cannot be found
+    again by seeking, or None). Seeking needs every packet timestamped, each time once."""
+    with VideoFileSource(spec, stream) as src:
+        fps = float(src.info.fps)
+        if src.container.format.name in RAW_FORMATS:
+            return 0, fps, "a raw stream has no index to seek in"
+        src.container.seek(0, stream=src.video)
+        stamps = [p.pts for p in src.container.demux(src.video) if p.size]
+    if not stamps or None in stamps or len(set(stamps)) != len(stamps):
+        return len(stamps), fps, "its timestamps are missing or repeated, so frames cannot be found by seeking"
+    return len(stamps), fps, None
+
+
 def serves_byte_ranges(url: str, timeout: float = 10) -> bool | None:
     """Whether an HTTP(S) server answers a request for the first byte with that byte alone (206), as seeking
     needs; None where it cannot be asked (the server is gone, a bad URL)."""
@@ -122,6 +136,7 @@ class VideoFileSource(Closing):
     def __init__(self, spec: str | Path, stream: int | None = None, device: torch.device | None = None,
                  planes: bool | None = None, nvdec: bool | None = None) -> None:
         self.spec = str(spec)
+        self._opened_with = (stream, device, planes, nvdec)
         self.name = self.spec if is_url(spec) else Path(spec).name
         self.live = is_url(spec) and self.spec.split("://")[0].lower() in LIVE_SCHEMES
         self.rebuilt = False  # set when frames() had to rebuild timestamps from the frame rate
@@ -148,6 +163,10 @@ class VideoFileSource(Closing):
         except BaseException:
             self.container.close()
             raise
+
+    def reopen(self) -> VideoFileSource:
+        """The same file opened again, as this one was: a second reader that seeks (effort best)."""
+        return VideoFileSource(self.spec, *self._opened_with)
 
     def _try_nvdec(self, stream: int | None, index: int) -> int:
         """Reopen for NVDEC, before anything is decoded, where the chosen stream suits it; returns the

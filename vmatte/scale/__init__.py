@@ -94,8 +94,9 @@ class _Planner:
         complete = self._prepare(plan, work)
         from ..weights import resolve_device
 
+        best = self.matting.effort == "best"  # segments start at cuts, where every stream starts afresh
         for seg in segments(plan, self.out.stream, fps, self.scale.segment_seconds, self.scale.preroll, self.stop,
-                            self._shots, resolve_device(self.matting.device)):
+                            None if best else self._shots, resolve_device(self.matting.device), cuts_only=best):
             plan.segments.append(dataclasses.replace(seg, state=None))  # the task carries it
             if complete.get(seg.number) == (seg.start, seg.end) and all(
                     segment_path(work, seg.number, r, f).exists() for r, f in plan.outputs.items()):

@@ -19,7 +19,7 @@ from ..errors import VmatteError
 from ..io.encoding import JOINABLE, encoding_for
 from ..io.images import is_pattern
 from ..io.sinks import is_image_target
-from ..io.video_source import RAW_FORMATS, VideoFileSource
+from ..io.video_source import VideoFileSource, seek_index
 from ..options import is_url
 from ..scenecut import CutDetector
 
@@ -78,20 +78,12 @@ def why_whole(input: str, outputs: dict[str, str], report: bool) -> str | None:
 
 def probe(input: str, stream: int | None) -> tuple[int, float, str | None]:
     """Demux the file, decoding nothing: (its frame count, frames per second, why it cannot be split or
-    None). Seeking needs every packet timestamped, each time once."""
-    with VideoFileSource(input, stream) as src:
-        fps = float(src.info.fps)
-        if src.container.format.name in RAW_FORMATS:
-            return 0, fps, "a raw stream has no index to seek in"
-        src.container.seek(0, stream=src.video)
-        stamps = [p.pts for p in src.container.demux(src.video) if p.size]
-    if not stamps or None in stamps or len(set(stamps)) != len(stamps):
-        return len(stamps), fps, "its timestamps are missing or repeated, so frames cannot be found by seeking"
-    return len(stamps), fps, None
+    None): io.video_source.seek_index."""
+    return seek_index(input, stream)
 
 
 def segments(plan: FilePlan, stream: int | None, fps: float, seconds: float, preroll: int, stop=None,
-             make_shots=None, device=None) -> Iterator[Segment]:
+             make_shots=None, device=None, cuts_only: bool = False) -> Iterator[Segment]:
     """Decode the file once and yield its segments as soon as each is decided: workers start on the
     first while the rest is read. Fills in plan.pts and plan.frames at the end. Reading it whole also
     finds a damaged or truncated file. `stop` (a threading.Event) ends it early.
@@ -102,7 +94,8 @@ def segments(plan: FilePlan, stream: int | None, fps: float, seconds: float, pre
     output equals one process's.
     Without it, a worker approximates that state with a pre-roll (RVM's state has a long memory: even
     60 frames of pre-roll can leave parts of the matte flipped). device: the engine's, so frames are
-    decoded as the workers decode them (YUV planes for a CUDA engine)."""
+    decoded as the workers decode them (YUV planes for a CUDA engine). cuts_only: a segment ends only at a
+    hard cut (--effort best: every stream starts afresh there), so a clip without cuts is one segment."""
     length = max(1, round(seconds * fps))
     half = max(1, length // 2)
     pts, cuts, start, at_cut, number = plan.pts, [], 0, False, 0
@@ -124,12 +117,17 @@ def segments(plan: FilePlan, stream: int | None, fps: float, seconds: float, pre
                 if f.index == start + length - 1:  # the state a segment from start + length would need
                     now = shots.matter.get_state()
                     saved = tuple(now) if now is not None else None
-            if len(pts) == start + length + half:  # far enough to choose this segment's end
+            due = start + length + half  # far enough to choose this segment's end (for cuts_only: or later)
+            if len(pts) == due or (cuts_only and len(pts) > due):
                 near = [c for c in cuts if start + half <= c <= start + length + half]
-                end = min(near, key=lambda c: abs(c - start - length)) if near else start + length
+                later = [c for c in cuts if c > start + half]
+                if not near and cuts_only and not later:
+                    continue
+                end = min(near, key=lambda c: abs(c - start - length)) if near else \
+                    later[0] if cuts_only else start + length
                 if plan.frames is None or plan.frames - end >= half:
                     yield cut_at(end)
-                    start, at_cut, number, state = end, bool(near), number + 1, saved
+                    start, at_cut, number, state = end, bool(near) or cuts_only, number + 1, saved
         if stop is not None and stop.is_set():
             return
         if src.rebuilt:
