@@ -180,19 +180,6 @@ def test_best_refuses_what_it_cannot_read_backwards_before_the_model_loads(tmp_p
     assert_clean_failure(res, out, "live is causal")
 
 
-def test_a_photo_at_best_is_the_photo_and_its_mirror_averaged(tmp_path):
-    import cv2
-
-    photo = tmp_path / "p.png"
-    cv2.imwrite(str(photo), _scene(1, 0)[0][..., ::-1])
-    vm.convert(photo, matte=str(tmp_path / "best.png"), effort="best")
-    vm.convert(photo, matte=str(tmp_path / "flip.png"), still_flip=True)
-    vm.convert(photo, matte=str(tmp_path / "plain.png"))
-    best, flip, plain = (cv2.imread(str(tmp_path / f"{n}.png"), cv2.IMREAD_UNCHANGED)
-                         for n in ("best", "flip", "plain"))
-    assert np.array_equal(best, flip) and not np.array_equal(best, plain)
-
-
 def test_best_memory_stays_flat_on_a_long_clip(tmp_path):
     """Peak memory of whole processes matting one shot of 100 and of 400 frames at 640x360: holding the
     shot's pictures (0.7 MB each) would add 210 MB for the 300 more frames, its float mattes 1.1 GB."""

@@ -75,9 +75,7 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
         check(scale)
     from . import photos
 
-    if photos.is_photo_input(input, out):
-        if matting.effort == "best":  # a photo's best: the mirrored photo averaged in too
-            out = OutputOptions.pick({**vars(out), "still_flip": True})
+    if photos.is_photo_input(input, out):  # --effort: still mode is already a photo's best measured setting
         return photos.convert(input, matting, out)
     targets, folders = _targets(out)
     for role, target in targets.items():
