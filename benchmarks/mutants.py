@@ -223,6 +223,28 @@ MUTANTS = [
     ("live: the ratio measurement kept without its look", "vmatte/engine/probe.py",
      '           "headroom": headroom, "min_side": min_side, **(cache_key or {})}',
      '           "headroom": headroom, "min_side": min_side}', "tests/test_control.py -k measured_once"),
+    # --effort (issue 23): vmatte/bothways.py, the planner's cuts-only segments, the refusals
+    ("best: backward stream not reset at a shot's end", "vmatte/bothways.py",
+     "                    m.reset()\n", "                    pass\n", "tests/test_effort.py -k carries"),
+    ("best: backward state kept one frame late", "vmatte/bothways.py",
+     "                    if i + 1 in marks:\n                        self._keep(folder, i + 1, m)\n"
+     "                    m(images[i - lo])\n",
+     "                    m(images[i - lo])\n                    if i + 1 in marks:\n"
+     "                        self._keep(folder, i + 1, m)\n", "tests/test_effort.py -k definition"),
+    ("best: mirrored alpha not flipped back", "vmatte/bothways.py",
+     "pha = (a.pha + pha_b + c.pha.flip(-1)) / 3", "pha = (a.pha + pha_b + c.pha) / 3",
+     "tests/test_effort.py -k definition"),
+    ("best: forward streams not settled", "vmatte/bothways.py", "        if shot_start:\n", "        if False:\n",
+     "tests/test_effort.py -k definition"),
+    ("best: a window is the whole shot", "vmatte/bothways.py",
+     "self.window = max(self.chunk, min(128, MEMORY // (info.width * info.height * 3)))",
+     "self.window = len(pts)", "tests/test_effort.py -k memory"),
+    ("best: workers split between cuts", "vmatte/scale/plan.py", "later[0] if cuts_only else start + length",
+     "start + length", "tests/test_scale.py -k best"),
+    ("live takes --effort best", "vmatte/live.py", '    if matting.effort == "best":\n', "    if False:\n",
+     "tests/test_effort.py -k refuses"),
+    ("fast is the default", "vmatte/engine/__init__.py", '"fast": 0.5,', '"fast": 1.0,',
+     "tests/test_effort.py -k default_effort"),
 ]
 
 

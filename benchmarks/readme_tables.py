@@ -309,8 +309,59 @@ def control() -> str:
                      "start, s: measuring / measurement kept"], rows))
 
 
+def effort() -> str:
+    runs = [(f, d) for f, d in load("effort-probe-") if d["table"]["clean"].get("fine all three")]
+    if not runs:
+        return ""
+    # label, the probe's method, network steps a frame at which internal scale (best runs its backward
+    # stream twice: once to keep its states, once for the output)
+    methods = [("plain RVM (the baseline)", "plain", "1"), ("`--effort fast`", "coarse", "1 at half the scale"),
+               ("**`--effort default`**", "default", "1"),
+               ("default, backward, mirror: mean", "all three", "4"),
+               ("default at twice the scale", "fine", "1 at twice the scale"),
+               ("**`--effort best`**: twice the scale, forward, backward, mirror: mean", "fine all three",
+                "4 at twice the scale")]
+    out, files = [], []
+    for f, d in sorted(runs, key=lambda r: int(r[1]["size"].split("x")[0])):
+        files.append(f)
+        conds = [c for c in ("clean", "blur", "noise", "crf28") if c in d["table"]]
+        t = d["table"]
+        rows = []
+        for label, key, steps in methods:
+            cells = []
+            for c in conds:
+                base, m = t[c]["plain"], t[c][key]
+                cells.append(f"{m['mad']:.2f} / {m['dtssd']:.2f} ({100 * (m['mad'] / base['mad'] - 1):+.0f}% / "
+                             f"{100 * (m['dtssd'] / base['dtssd'] - 1):+.0f}%)")
+            rows.append([label, *cells, steps])
+        out.append(f"**{d['size']}** ({d['frames']} frames, {len(d['shots'])} shots; RVM's ratio {d['ratio']:.3g}, "
+                   f"twice: {d['fine_ratio']:.3g}):\n\n"
+                   + table(["method", *(f"{c}: MAD / dtSSD" for c in conds), "network steps a frame"], rows))
+    return (f"{runs[0][1]['machine']}. MAD x1e3, dtSSD x1e2; in brackets, against plain RVM. From "
+            + ", ".join(f"`{f}`" for f in files) + " (`benchmarks/effort_probe.py --fine 2`).\n\n"
+            + "\n".join(out))
+
+
+def effort_cost() -> str:
+    runs = load("effort-cost-cpu")
+    if not runs:
+        return ""
+    f, d = runs[-1]
+    rows = []
+    for effort, rs in d["speed"].items():
+        rows.append([f"`--effort {effort}`", span(r["fps"] for r in rs), span(r["stages"]["network"] for r in rs),
+                     span((r["peak_mb"] for r in rs), "{:.0f}"), span((r["temp_disk_mb"] for r in rs), "{:.0f}")])
+    mem = [[f"`--effort best`, {n} frames", "", "", f"{r['peak_mb']:.0f}", f"{r['temp_disk_mb']:.0f}"]
+           for n, r in d["memory"].items()]
+    return (f"{d['machine']}. {d['frames']} frames of {d['size']} H.264 to ProRes 4444, whole processes, "
+            f"alternating; then one shot of each length to a matte at ratio {d['memory_ratio']:g}. From `{f}` "
+            "(`benchmarks/effort_cost.py`).\n\n"
+            + table(["run", "frames a second", "network stage, s", "peak memory, MB", "temporary disk, MB"],
+                    rows + mem))
+
+
 TABLES = {"control": control, "gpu-network": gpu_network, "gpu-pipeline": gpu_pipeline, "cpu": cpu, "still": still,
-          "quality-gt": quality_gt, "workers": workers}
+          "quality-gt": quality_gt, "workers": workers, "effort": effort, "effort-cost": effort_cost}
 
 
 def render(text: str) -> str:
