@@ -824,6 +824,8 @@ def test_a_stream_that_changes_picture_size_is_refused_not_stretched(tmp_path, o
     (tmp_path / "joined.ts").write_bytes((tmp_path / "a.ts").read_bytes() + (tmp_path / "b.ts").read_bytes())
     refused(out, "changes picture size at frame 6 (96x64 to 64x64)", "convert", tmp_path / "joined.ts", "--rgba",
             out / "o.mov", "--downsample-ratio", "0.5", "-q")  # -q: the rebuilt-timestamps warning aside
+    refused(out, "frames cannot be found by seeking; matte it with --effort default", "convert",
+            tmp_path / "joined.ts", "--rgba", out / "o.mov", "--effort", "best")  # it reads the file backwards
     sink = open_sink(out / "w.mov", "rgba", SourceInfo("t", 96, 64, FPS, 1 / FPS), audio=False)
     with pytest.raises(VmatteError, match="a 64x64 picture for a 96x64 stream"):
         sink.write([np.zeros((64, 64), np.uint16)] * 4, 0)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from .engine import Matte, Matter
-from .errors import VmatteError
+from .errors import VmatteError, log
 from .io.frames import Frame
 from .pixels import to_tensor
 from .scenecut import CutDetector
@@ -72,6 +72,7 @@ class BothWays:
         are passed over)."""
         with tempfile.TemporaryDirectory(prefix="vmatte-best-") as tmp:
             with self.reopen() as src:
+                log.info(f"--effort best: reading {src.name} for its cuts, then backwards")
                 shots, pts = self._read(src)
                 self._backward(src, shots, pts, Path(tmp))
             it = (f for f in frames if f.index >= self.start)
@@ -84,6 +85,9 @@ class BothWays:
                             raise VmatteError(f"frame {lo + k} read differently the second time ({self._where}); "
                                               "matte it with --effort default")
                     yield from self._chunk(held, lo == s, self._kept(Path(tmp), hi))
+            if self.end is None and next(it, None) is not None:  # (a picture of another size raises there)
+                raise VmatteError(f"{self._where} gave more frames the second time it was read; "
+                                  "matte it with --effort default")
 
     # ---- step 1: the shots and the timestamps ----
 
