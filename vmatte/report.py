@@ -176,7 +176,8 @@ def describe_run(info, matter, matting, warmup: int) -> dict[str, str]:
 
     edges = ", ".join(f"{k} {v:g}" for k, v in (("choke", matting.matte_choke), ("feather", matting.feather),
                                                  ("despill", matting.despill)) if v) or "none"
-    auto = f" (auto, --subject {matting.subject})" if matting.downsample_ratio == "auto" else ""
+    auto = f" (auto, --subject {matting.subject}, --effort {matting.effort})" if matting.downsample_ratio == "auto" \
+        else ""
     ratio = f"{matter.ratio:g}{auto}"
     return {
         "vmatte": version(),
@@ -184,7 +185,9 @@ def describe_run(info, matter, matting, warmup: int) -> dict[str, str]:
         "model": matting.model + (f" (weights {matting.weights})" if matting.weights else ""),
         "engine": f"{matter.backend} on {matter.device} ({str(matter.dtype).replace('torch.', '')})",
         "downsample ratio": ratio,
-        "shots": f"state settled on {warmup} frames at each shot's start; at hard cuts: {matting.scene_cuts}",
+        "shots": f"state settled on {warmup} frames at each shot's start; at hard cuts: {matting.scene_cuts}"
+                 + ("; each shot matted forward, backward and mirrored, averaged (--effort best)"
+                    if matting.effort == "best" else ""),
         "edges": edges,
         "background": matting.background or "none",
         "machine": machine(),
