@@ -245,6 +245,9 @@ MUTANTS = [
      "tests/test_effort.py -k refuses"),
     ("fast is the default", "vmatte/engine/__init__.py", '"fast": 0.5,', '"fast": 1.0,',
      "tests/test_effort.py -k default_effort"),
+    ("live ignores --effort fast", "vmatte/live.py",
+     "resolve_ratio(matting.downsample_ratio, w, h, matting.subject, matting.effort)",
+     "resolve_ratio(matting.downsample_ratio, w, h, matting.subject)", "tests/test_effort.py -k live_at_fast"),
 ]
 
 

@@ -195,3 +195,21 @@ def test_best_memory_stays_flat_on_a_long_clip(tmp_path):
         peaks[n] = int(res.stdout.split()[-1]) / 1024  # MiB
         assert len(_alpha(tmp_path / f"m{n}.mkv")) == n
     assert peaks[400] - peaks[100] < 150, peaks
+
+
+def test_live_at_fast_runs_the_network_at_half_rvms_scale(clip, tmp_path):
+    """Live takes fast: its recording equals one at half RVM's ratio given by hand (320x240: 270/240 is
+    capped at 1, half is 135/240), and differs from the default's."""
+    from vmatte.live import live
+
+    src = clip(n=10)
+    runs = {"fast": dict(effort="fast"), "by hand": dict(downsample_ratio=135 / 240), "default": {}}
+    got = {}
+    for name, opts in runs.items():
+        path = tmp_path / f"{name}.mkv"
+        live(str(src), str(path), quiet=True, **opts)
+        with av.open(str(path)) as c:
+            got[name] = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(got["fast"]) == 10
+    assert all(np.array_equal(a, b) for a, b in zip(got["fast"], got["by hand"]))
+    assert any(not np.array_equal(a, b) for a, b in zip(got["fast"], got["default"]))
