@@ -237,7 +237,7 @@ MUTANTS = [
     ("best: forward streams not settled", "vmatte/bothways.py", "        if shot_start:\n", "        if False:\n",
      "tests/test_effort.py -k definition"),
     ("best: a window is the whole shot", "vmatte/bothways.py",
-     "self.window = max(self.chunk, min(128, MEMORY // (info.width * info.height * 3)))",
+     "self.window = max(self.chunk, min(64, MEMORY // (info.width * info.height * 3)))",
      "self.window = len(pts)", "tests/test_effort.py -k memory"),
     ("best: workers split between cuts", "vmatte/scale/plan.py", "later[0] if cuts_only else start + length",
      "start + length", "tests/test_scale.py -k best"),

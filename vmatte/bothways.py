@@ -10,7 +10,7 @@ Memory does not grow with the shot. The span is read three times:
    shots, and every frame's timestamp for seeking;
 2. backward: each shot from its last frame to its first, a window of frames at a time, each window
    found again by seeking (VideoFileSource.frames_from); the backward state at every chunk boundary
-   is kept in a temporary folder (float16: ~3 MB every 27 frames at 1080p, ratio 0.5);
+   is kept in a temporary folder (float16: 6.3 MB every 19 frames at 1080p, ratio 0.5);
 3. output: the frames in order, a chunk at a time: the backward stream runs again over the chunk from
    the state kept at its end, the forward and mirrored streams carry on, and the three are averaged.
 So a frame costs four network steps (the backward one twice) and three decodes; the frames and
@@ -32,13 +32,13 @@ from .io.frames import Frame
 from .pixels import to_tensor
 from .scenecut import CutDetector
 
-MEMORY = 2**30  # bytes of pictures (3 a pixel) and backward mattes (float RGBA, 16 a pixel) held at once
-KEEP = np.float16  # the kept backward states' type: ~3.2 MB at 1080p every `chunk` frames, on disk
+MEMORY = 2**29  # bytes of pictures (3 a pixel) and backward mattes (float16 RGB, float alpha: 10 a pixel) held at once
+KEEP = np.float16  # the kept backward states' type, on disk
 
 
 def chunk_frames(width: int, height: int) -> int:
     """Frames between kept backward states, which step 3 holds at once: what MEMORY allows, 8 to 64."""
-    return max(8, min(64, MEMORY // (width * height * 19)))
+    return max(8, min(64, MEMORY // (width * height * 13)))
 
 
 def bounds(start: int, end: int, chunk: int, warmup: int) -> list[int]:
@@ -114,7 +114,7 @@ class BothWays:
             return [], pts
         edges = [self.start, *(c for c in self.cuts if c > self.start), max(pts) + 1]
         self.chunk = chunk_frames(info.width, info.height)
-        self.window = max(self.chunk, min(128, MEMORY // (info.width * info.height * 3)))
+        self.window = max(self.chunk, min(64, MEMORY // (info.width * info.height * 3)))
         return list(zip(edges, edges[1:])), pts
 
     # ---- step 2: the backward pass, keeping its state at every chunk boundary ----
@@ -178,7 +178,7 @@ class BothWays:
         back: list[tuple[torch.Tensor, torch.Tensor]] = [None] * len(held)  # type: ignore[list-item]
         for j in range(len(held) - 1, -1, -1):
             b = bwd(held[j].image)
-            back[j] = (b.fgr, b.pha)
+            back[j] = (b.fgr.to(torch.float16), b.pha)  # the colour to float16: 1/2048 at most, 1/6 of a 10-bit step
         if shot_start:
             for m, flip in ((fwd, False), (mir, True)):
                 m.reset()
@@ -188,7 +188,7 @@ class BothWays:
         for f, (fgr_b, pha_b) in zip(held, back):
             a = fwd(f.image)
             c = mir(a.src.flip(-1))
-            fgr = (a.fgr + fgr_b + c.fgr.flip(-1)) / 3
+            fgr = (a.fgr + fgr_b.to(a.fgr.dtype) + c.fgr.flip(-1)) / 3
             pha = (a.pha + pha_b + c.pha.flip(-1)) / 3
             yield f, Matte(a.src, fgr, pha), f.index in cuts and f.index > self.start
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,22 @@ def states_only_graph(path: Path) -> Path:
     return cached(cache_dir() / "engines" / f"{path.stem}-{sha256_of(path)[:16]}-state.onnx", extract)
 
 
+# Sessions hold no recurrent state (the steppers do), so steppers of one graph share one: each costs
+# ~400 MB at 720p, and --effort best runs three streams of one graph.
+_SESSIONS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def _session(path: Path, options) -> object:
+    """The ONNX Runtime session for `path` with `options`' thread count, shared while in use."""
+    import onnxruntime as ort
+
+    key = (str(path), options.intra_op_num_threads)
+    found = _SESSIONS.get(key)
+    if found is None:
+        found = _SESSIONS[key] = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return found
+
+
 class OrtStepper:
     """ONNX Runtime on the CPU, the recurrent state kept as numpy arrays.
 
@@ -121,7 +138,7 @@ class OrtStepper:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         source = model.source_onnx
         self.path = source if source is not None and ratio != 1.0 else export_onnx(model.network, ratio, shape)
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        self.session = _session(self.path, options)
         self.options = options
         self.extra = {"downsample_ratio": np.array([ratio], np.float32)} if self.path == source else {}
         self.shapes = [tuple(d if isinstance(d, int) else 1 for d in i.shape) for i in self.session.get_inputs()[1:5]]
@@ -152,8 +169,5 @@ class OrtStepper:
     def settle(self, src: torch.Tensor) -> None:
         """Advance the state without outputs, through the graph pruned to the state outputs."""
         if self.settler is None:
-            import onnxruntime as ort
-
-            self.settler = ort.InferenceSession(str(states_only_graph(Path(self.path))), self.options,
-                                                providers=["CPUExecutionProvider"])
+            self.settler = _session(states_only_graph(Path(self.path)), self.options)
         self.state = self.settler.run(OUTPUTS[2:], self._feed(src))
