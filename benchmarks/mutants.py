@@ -248,6 +248,9 @@ MUTANTS = [
     ("live ignores --effort fast", "vmatte/live.py",
      "resolve_ratio(matting.downsample_ratio, w, h, matting.subject, matting.effort)",
      "resolve_ratio(matting.downsample_ratio, w, h, matting.subject)", "tests/test_effort.py -k live_at_fast"),
+    ("best: workers split a clip whose cuts are ignored", "vmatte/scale/__init__.py",
+     '            if self.matting.effort == "best" and self.matting.scene_cuts == "ignore":\n',
+     "            if False:\n", "tests/test_scale.py -k best"),
 ]
 
 

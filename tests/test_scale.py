@@ -433,3 +433,8 @@ def test_best_on_workers_is_split_only_at_cuts_and_equals_one_process(long_clip,
     _assert_alpha_matches(a["alpha"], b["alpha"], [0, CUT], {0, CUT})
     _assert_same_file(tmp_path / "two.mov", tmp_path / "one.mov")
     _no_leftovers(tmp_path)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="vmatte"):  # no cut is a shot start then: one worker, whole
+        vm.convert(clip, matte=str(tmp_path / "ignore.mkv"), progress=False, effort="best", scene_cuts="ignore",
+                   workers=2, **SEGMENT)
+    assert "one worker, whole (--effort best with --scene-cuts ignore" in caplog.text

@@ -73,6 +73,8 @@ class _Planner:
         plan = FilePlan(str(input), {r: str(p) for r, p in outputs.items()})
         try:
             plan.whole_because = why_whole(plan.input, plan.outputs, self.out.report is not None)
+            if self.matting.effort == "best" and self.matting.scene_cuts == "ignore":
+                plan.whole_because = "--effort best with --scene-cuts ignore: the clip is one shot"
             fps = 0.0
             if plan.whole_because is None:
                 plan.frames, fps, plan.whole_because = probe(plan.input, self.out.stream)
