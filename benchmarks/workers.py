@@ -44,7 +44,8 @@ def alphas(path: Path) -> list[np.ndarray]:
 
 def first_frames(clip: Path, one: Path, many: Path, seconds: float) -> list[dict]:
     """Each segment's first frame: mean and max |alpha difference| against one process."""
-    from vmatte.scale.plan import FilePlan, probe, segments
+    from vmatte.io.video_source import seek_index as probe
+    from vmatte.scale.plan import FilePlan, segments
 
     plan = FilePlan(str(clip), {"rgba": str(many)})
     plan.frames, fps, _ = probe(str(clip), None)

@@ -28,7 +28,7 @@ import torch
 
 from .engine import Matte, Matter
 from .errors import VmatteError, log
-from .io.frames import Frame
+from .io.frames import Frame, one_size
 from .pixels import to_tensor
 from .scenecut import CutDetector
 
@@ -85,7 +85,7 @@ class BothWays:
                             raise VmatteError(f"frame {lo + k} read differently the second time ({self._where}); "
                                               "matte it with --effort default")
                     yield from self._chunk(held, lo == s, self._kept(Path(tmp), hi))
-            if self.end is None and next(it, None) is not None:  # (a picture of another size raises there)
+            if self.end is None and next(it, None) is not None:
                 raise VmatteError(f"{self._where} gave more frames the second time it was read; "
                                   "matte it with --effort default")
 
@@ -94,15 +94,12 @@ class BothWays:
     def _read(self, src: Any) -> tuple[list[tuple[int, int]], dict[int, int]]:
         self._where = src.name
         info = src.info
-        frames = src.frames() if self.feed == 0 else src.frames_from(self.feed, self.feed_pts)
+        frames = one_size(src.frames() if self.feed == 0 else src.frames_from(self.feed, self.feed_pts), info)
         detector = CutDetector() if self.scene_cuts else None
         pts: dict[int, int] = {}
         for f in frames:
             if self.end is not None and f.index >= self.end:
                 break
-            h, w = f.image.shape[:2]
-            if (w, h) != (info.width, info.height):
-                break  # step 3's reading refuses it (io.frames.one_size), with the frame
             if detector is not None and detector(f.image) and f.index > self.start:
                 self.cuts.append(f.index)
             if f.index >= self.start:

@@ -20,12 +20,13 @@ from pathlib import Path
 from ..errors import VmatteError, log
 from ..io.atomic import remove_stale
 from ..io.sinks import is_image_target
+from ..io.video_source import seek_index
 from ..options import MattingOptions, OutputOptions, ScaleOptions
 from ..pipeline import Summary, progress_bar
 from ..roles import work_folder
 from .executors import Feed, LocalWorkers, RayWorkers, import_ray
 from .join import done_path, join, segment_path
-from .plan import FilePlan, Segment, identity, probe, segments, why_whole
+from .plan import FilePlan, Segment, identity, segments, why_whole
 from .worker import Task
 
 
@@ -77,7 +78,7 @@ class _Planner:
                 plan.whole_because = "--effort best with --scene-cuts ignore: the clip is one shot"
             fps = 0.0
             if plan.whole_because is None:
-                plan.frames, fps, plan.whole_because = probe(plan.input, self.out.stream)
+                plan.frames, fps, plan.whole_because = seek_index(plan.input, self.out.stream)
                 if plan.whole_because is None and plan.frames <= 1.5 * self.scale.segment_seconds * fps:
                     plan.whole_because = "shorter than one and a half segments"
         except VmatteError as e:

@@ -19,7 +19,7 @@ from ..errors import VmatteError
 from ..io.encoding import JOINABLE, encoding_for
 from ..io.images import is_pattern
 from ..io.sinks import is_image_target
-from ..io.video_source import VideoFileSource, seek_index
+from ..io.video_source import VideoFileSource
 from ..options import is_url
 from ..scenecut import CutDetector
 
@@ -74,12 +74,6 @@ def why_whole(input: str, outputs: dict[str, str], report: bool) -> str | None:
         if encoding_for(target, LAYOUT[role]).codec not in JOINABLE:
             return f"{Path(target).name}: an inter-frame codec, encoded in one piece"
     return None
-
-
-def probe(input: str, stream: int | None) -> tuple[int, float, str | None]:
-    """Demux the file, decoding nothing: (its frame count, frames per second, why it cannot be split or
-    None): io.video_source.seek_index."""
-    return seek_index(input, stream)
 
 
 def segments(plan: FilePlan, stream: int | None, fps: float, seconds: float, preroll: int, stop=None,
