@@ -219,9 +219,11 @@ def e2e_variants(dev, w, h, frames, frame) -> list[dict]:
     import sys
 
     import vmatte
-    import vmatte.io.encoder_pool as vw
+    import vmatte.io.video_writer as vw
     from samples.make_sample import write_clip
     from vmatte.io.video_source import VideoFileSource
+
+    encoder_default = vw.default_workers
 
     rows = []
     with tempfile.TemporaryDirectory() as d:
@@ -236,7 +238,7 @@ def e2e_variants(dev, w, h, frames, frame) -> list[dict]:
         for label, workers, switch in ((f"pool {cores}", cores, None), (f"pool {fewer}", fewer, None),
                                        ("one encoder, FFmpeg frame threads", 0, None),
                                        (f"pool {cores}, switch interval 1 ms", cores, 0.001)):
-            vw.ENCODE_WORKERS = workers
+            vw.default_workers = lambda n=workers: n  # the pool's size (0: one encoder), as a worker sets it
             old = sys.getswitchinterval()
             if switch:
                 sys.setswitchinterval(switch)
@@ -244,7 +246,7 @@ def e2e_variants(dev, w, h, frames, frame) -> list[dict]:
                 s = vmatte.convert(clip, rgba=Path(d) / "out.mov", device=str(dev), progress=False)
             finally:
                 sys.setswitchinterval(old)
-                vw.ENCODE_WORKERS = None
+                vw.default_workers = encoder_default
             rows.append({"variant": label, "fps": round(s.fps, 1),
                          "busy_ms_per_frame": {k: round(v / s.frames * 1000, 2) for k, v in vars(s.stages).items()}})
             print(f"  {rows[-1]}")
@@ -259,7 +261,7 @@ def portrait_like(frame, w, h, n) -> list[np.ndarray]:
 def live_figures(dev, w, h, seconds, frame) -> list[dict]:
     """A 30 fps clip played in real time through live mode into a file sink; latency to hand-off."""
     from samples.make_sample import write_clip
-    from vmatte.live import live
+    from vmatte import live
 
     rows = []
     with tempfile.TemporaryDirectory() as d:

@@ -42,7 +42,7 @@ def main() -> None:
     if a.baseline_tree:
         return before_after(Path(a.baseline_tree), a)
     from samples.make_sample import write_clip
-    from vmatte.live import live
+    from vmatte import live
 
     print(f"machine: {machine()}")
     print(f"{'size':10} {'clip':8} {'ratio':>6} {'background':>10} {'fps':>6} {'in':>5} {'out':>5} {'dropped':>8} "
@@ -76,7 +76,7 @@ def main() -> None:
 
 CHILD = """
 import json, sys
-from vmatte.live import live
+from vmatte import live
 s = live(sys.argv[1], sys.argv[2], background="blur:20", realtime=True, device=sys.argv[3], quiet=True)
 print(json.dumps({"fps": round(s.fps, 1), "dropped": s.frames_dropped, "p95": s.latency_ms["p95"],
                   "stage_ms_p50": s.stage_ms_p50}))

@@ -67,7 +67,7 @@ def stage_figures(clip: Path, ratio: float, encoder: str, tmp: Path) -> dict:
         w.close()
         fig[f"encode_prores_{enc}_fps"] = round(n / (time.perf_counter() - t0), 1)
         print(f"  encode ProRes 4444 ({enc})       {rate(n, time.perf_counter() - t0)}")
-    from vmatte.io.images import ImageSequenceWriter
+    from vmatte.io.sequences import ImageSequenceWriter
 
     for workers in (1, None):
         w = ImageSequenceWriter(tmp / f"png{workers}" / "f_%04d.png", "rgba", 16, workers)
@@ -116,7 +116,7 @@ def serial_baseline(clip: Path, ratio: float, encoder: str, out: Path) -> float:
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec from the (large) parent process.
 CHILD = """
 import json, re, sys, time
-import vmatte.batch as vc
+import vmatte as vc  # the public API: the same in every tree
 t0 = time.perf_counter()
 s = vc.convert(sys.argv[1], rgba=sys.argv[2], downsample_ratio=float(sys.argv[3]), prores_encoder=sys.argv[4],
                warmup=int(sys.argv[5]), device="cpu", progress=False)

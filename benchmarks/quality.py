@@ -24,9 +24,9 @@ def frames_of(path, n=60):
 
 def alphas(matter_cls, model, imgs, ratio, warmup, cuts):
     from vmatte.io.frames import Frame
-    from vmatte.shots import ShotMatter
+    from vmatte.shots import SettledShots
 
-    shots = ShotMatter(matter_cls(model, ratio), warmup=warmup, scene_cuts=cuts)
+    shots = SettledShots(matter_cls(model, ratio), warmup=warmup, scene_cuts=cuts)
     frames = [Frame(img, i, Fraction(1, 30), i) for i, img in enumerate(imgs)]
     return [m.pha[0, 0].numpy() for _, m, _ in shots.run(frames)]
 

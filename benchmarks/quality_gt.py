@@ -103,16 +103,17 @@ def timings(layers, bgs) -> list[dict]:
     import torch
 
     import vmatte
-    from vmatte.engine import Matter, resolve_ratio
+    from vmatte.engine import Matter, auto_downsample_ratio
     from vmatte.options import MattingOptions, OutputOptions
-    from vmatte.photos import _Still
+    from vmatte.photos import Still
+    from vmatte.recipe import Recipe
 
     model = vmatte.load_model(device="cpu")
-    still = _Still(MattingOptions(), OutputOptions())
+    still = Still(Recipe(MattingOptions(), "photo"), OutputOptions())
     rows = []
     for w, h in ((640, 360), (1280, 720)):
         frames = [Clip(w, h, layers, bgs).frame(i)[0] for i in range(12)]
-        video = Matter(model, resolve_ratio("auto", w, h), "auto")
+        video = Matter(model, auto_downsample_ratio(w, h), "auto")
         with _mediapipe(0) as general, _mediapipe(1) as landscape:
             steps = {"vmatte defaults / plain RVM (one network step)": video, "still mode": still,
                      "MediaPipe general": general.process, "MediaPipe landscape": landscape.process}

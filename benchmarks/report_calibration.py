@@ -25,12 +25,11 @@ import sys
 from vmatte.io.video_source import VideoFileSource
 from vmatte.options import MattingOptions, OutputOptions
 from vmatte.report import QualityReport
-from vmatte.weights import load_model
-from vmatte.clip import shot_matter
+from vmatte.recipe import Recipe
 from vmatte.compose import parse_background
 src = VideoFileSource(sys.argv[1])
 m, o = MattingOptions(device="cpu"), OutputOptions()
-shots = shot_matter(load_model(m.model, None, "cpu", m.precision), src.info, m, o)
+shots = Recipe(m).shots(src, o)
 rep, bg = QualityReport(), parse_background("green", "fill")
 def head():
     for f in src.frames():

@@ -26,7 +26,7 @@ def main() -> None:
 
     import vmatte
     from vmatte.engine import Matter
-    from vmatte.io.photo import read_photo
+    from vmatte.io.stills import read_photo
 
     folder = MEDIA / "portraits"
     names = sorted(p.stem for p in folder.glob("p3m_*.jpg"))

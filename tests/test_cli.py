@@ -170,7 +170,7 @@ def test_folder_batch_resumes_and_reports_bad_files(tmp_path):
 
 def test_folder_outputs_stay_inside(tmp_path):
     """A batch never writes outside the output folder, whatever the input names."""
-    import vmatte.batch as vc
+    import vmatte.dispatch as vc
 
     src, dst = tmp_path / "in", tmp_path / "deep" / "out"
     src.mkdir()

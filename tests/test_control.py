@@ -274,17 +274,21 @@ def test_every_interface_is_warned_about(tmp_path):
     assert re.search(r"control page http://127\.0\.0\.1:\d+/\?token=\S{20,}", r.stderr)
 
 
-def test_the_automatic_ratio_is_measured_once_per_setting(tmp_path, monkeypatch, model, capsys):
+def test_the_automatic_ratio_is_measured_once_per_setting(tmp_path, monkeypatch, model, caplog):
     """A second start with the same settings takes the kept measurement; another size, or a kept file
     that fails its checksum, is measured again."""
+    import logging
+
     from vmatte.engine import probe
 
     monkeypatch.setenv("VMATTE_HOME", str(tmp_path))
+    caplog.set_level(logging.INFO, logger="vmatte")
     look = {"background": "green", "sink": "FileSink"}
 
     def start(w: int = 160, h: int = 120, key: dict = look):
-        m = probe.keep_up_ratio(model, "torch", w, h, 30.0, "portrait", lambda m: None, cache_key=key)
-        return (m.ratio, m.scale), capsys.readouterr().err
+        caplog.clear()
+        m = probe.keep_up_ratio(model, "torch", w, h, 30.0, 270 / min(w, h), lambda m: None, cache_key=key)
+        return (m.ratio, m.scale), "\n".join(r.getMessage() for r in caplog.records if r.name == "vmatte.live")
 
     first, said = start()
     assert "measuring" in said
@@ -296,3 +300,34 @@ def test_the_automatic_ratio_is_measured_once_per_setting(tmp_path, monkeypatch,
     assert "measuring" in start(192, 120)[1]  # so is the size
     kept[0].write_text(kept[0].read_text().replace(f'"ratio": {first[0]}', '"ratio": 0.5'))
     assert "measuring" in start()[1]  # a tampered measurement is not taken
+
+
+def test_a_ratio_from_the_page_reaches_the_network_through_the_sessions_hand_over(tmp_path):
+    """A new ratio sent by a page is taken between two frames (LiveSession.switch): from the next frame the
+    network runs at it, from a fresh state, with the control page's figures saying so; 'auto' goes back to
+    the Matter the session started with."""
+    from vmatte import LiveOptions, MattingOptions, Recipe, open_sink, open_source
+    from vmatte.session import LiveSession
+
+    clip = tmp_path / "in.mkv"
+    write_clip(clip, person_frames(4, 160, 120), fps=FPS, audio=False, timecode=None)
+    opts = LiveOptions(source=str(clip), sink=str(tmp_path / "rec.mkv"), quiet=True)
+    recipe = Recipe(MattingOptions(device="cpu", downsample_ratio=0.5), "live")
+    with open_source(str(clip)) as src:
+        sink = open_sink(opts.sink, "rgb", src.info, live=True)
+        try:
+            controls = Controls(Settings(recipe.background_spec, False, "auto"))
+            session = LiveSession(src, sink, recipe, opts, controls)
+            first = session.shots.matter
+            assert first.ratio == 0.5
+            controls.update({"downsample_ratio": 0.25})
+            session.switch(controls.frame_started()[1])
+            assert session.shots.matter is not first and session.shots.matter.ratio == 0.25
+            assert session.figures()["ratio"] == "0.25"
+            m = session.shots.matter(np.zeros((120, 160, 3), np.uint8))
+            assert m.pha.shape[-2:] == (120, 160)
+            controls.update({"downsample_ratio": "auto"})
+            session.switch(controls.frame_started()[1])
+            assert session.shots.matter is first
+        finally:
+            sink.abort()

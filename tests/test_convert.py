@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-import vmatte.batch as vc
+import vmatte.dispatch as vc
 from conftest import media, person_frames
 from readback import decode, decode_vp9_alpha, reference_mattes, video_pts
 from samples.make_sample import write_clip
@@ -202,7 +202,7 @@ def test_image_sequence_input(tmp_path, source, ref, model):
     assert s.frames == 12
     assert len(list(tmp_path.glob("o_*.png"))) == 12
     from vmatte.engine import Matter
-    from vmatte.io.images import read_image
+    from vmatte.io.sequences import read_image
 
     m = Matter(model, 0.5)  # the same images matted here, in order, must give the same alpha
     for i in range(12):

@@ -95,3 +95,22 @@ def test_readme_is_a_landing_page_whose_links_resolve():
     assert len(local) > 10
     missing = [link for link in local if not (ROOT / link).exists()]
     assert missing == []
+
+
+def test_the_api_pages_first_example_runs_as_written(tmp_path, monkeypatch, clip):
+    """The API page's first example, run as it is written, on a generated talk.mp4 in the working folder:
+    every output it names is written, and its Matter loop runs."""
+    from fractions import Fraction
+
+    import av
+
+    page = (ROOT / "docs" / "reference" / "api.md").read_text()
+    code = re.findall(r"```python\n(.*?)```", page, re.S)[0]
+    src = clip("talk.mp4", n=8, fps=Fraction(25), audio=False, timecode=None, width=96, height=64)
+    monkeypatch.chdir(src.parent)
+    exec(compile(code, "api.md", "exec"), {"__name__": "api_example"})
+    for name, codec in (("talk.mov", "prores"), ("talk_blur.mp4", "h264"), ("talk_best.mov", "prores"),
+                        ("talk_matte.mkv", "ffv1"), ("talk.mp4.rgba.mov", "prores")):
+        with av.open(str(src.parent / name)) as c:
+            assert c.streams.video[0].codec_context.name == codec, name
+            assert sum(1 for _ in c.decode(video=0)) == 8, name

@@ -139,14 +139,18 @@ def test_no_stream_carries_one_shot_into_another_across_a_hard_cut(tmp_path):
 
 
 def test_default_effort_is_the_default_and_fast_halves_the_internal_scale(two_shots, tmp_path):
-    from vmatte.engine import resolve_ratio
+    from vmatte import MattingOptions, Recipe
+
+    def ratio(w: int, h: int, kind: str = "clip", **options) -> float:
+        return Recipe(MattingOptions(**options), kind).ratio(w, h)
 
     # RVM's guidance: a 270-pixel internal short side for portraits (1080p: 0.25), 432 for full body
-    assert resolve_ratio("auto", 1920, 1080) == resolve_ratio("auto", 1920, 1080, effort="default") == 0.25
-    assert resolve_ratio("auto", 1920, 1080, effort="fast") == 0.125
-    assert resolve_ratio("auto", 1920, 1080, effort="best") == 0.5
-    assert resolve_ratio("auto", 1920, 1080, "full-body", "best") == 0.8
-    assert resolve_ratio(0.3, 1920, 1080, effort="best") == 0.3  # a ratio given is used as given
+    assert ratio(1920, 1080) == ratio(1920, 1080, effort="default") == 0.25
+    assert ratio(1920, 1080, effort="fast") == ratio(1920, 1080, "live", effort="fast") == 0.125
+    assert ratio(1920, 1080, effort="best") == 0.5
+    assert ratio(1920, 1080, subject="full-body", effort="best") == 0.8
+    assert ratio(1920, 1080, downsample_ratio=0.3, effort="best") == 0.3  # a ratio given is used as given
+    assert ratio(1920, 1080, "photo", effort="best") == ratio(1920, 1080, "photo") == 512 / 1080  # still mode
     clip, _ = two_shots
     vm.convert(clip, matte=str(tmp_path / "a.mkv"), progress=False)
     vm.convert(clip, matte=str(tmp_path / "b.mkv"), progress=False, effort="default")
@@ -200,7 +204,7 @@ def test_best_memory_stays_flat_on_a_long_clip(tmp_path):
 def test_live_at_fast_runs_the_network_at_half_rvms_scale(clip, tmp_path):
     """Live takes fast: its recording equals one at half RVM's ratio given by hand (320x240: 270/240 is
     capped at 1, half is 135/240), and differs from the default's."""
-    from vmatte.live import live
+    from vmatte import live
 
     src = clip(n=10)
     runs = {"fast": dict(effort="fast"), "by hand": dict(downsample_ratio=135 / 240), "default": {}}

@@ -107,7 +107,7 @@ def test_api_raises_the_same_error():
         vmatte.MattingOptions(despill=2)
     with pytest.raises(VmatteError, match="unknown option"):
         vmatte.convert("whatever.mp4", rgba="o.mov", no_such_option=1)
-    from vmatte.live import live
+    from vmatte import live
 
     with pytest.raises(VmatteError, match="needs a host and a port"):
         live("0", "udp://127.0.0.1")

@@ -10,7 +10,7 @@ from PIL import Image, ImageCms, ImageOps
 from clitools import assert_clean_failure
 from clitools import vmatte as run_cli
 from conftest import person_frames
-from vmatte.io.photo import read_photo
+from vmatte.io.stills import read_photo
 
 FAST = ["--still-passes", "1", "--downsample-ratio", "0.5", "--device", "cpu", "-q"]
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-import vmatte.batch as vc
+import vmatte.dispatch as vc
 from conftest import media
 from readback import decode
 from samples.make_sample import write_clip
@@ -15,7 +15,7 @@ from vmatte.compose import BlurBackground, EdgeControls, despill, gaussian_blur
 from vmatte.engine import Matte, Matter
 from vmatte.io.frames import Frame
 from vmatte.scenecut import CutDetector
-from vmatte.shots import ShotMatter
+from vmatte.shots import SettledShots
 
 
 def detect(frames) -> list[int]:
@@ -96,7 +96,7 @@ def settled_reference(model, shot: list[np.ndarray], ratio: float, warm: int) ->
 
 def test_each_shot_starts_settled(model):
     a, b = scene(8, 11), scene(7, 12)
-    got = list(ShotMatter(Matter(model, 0.5), warmup=5).run(frames_of(a + b)))
+    got = list(SettledShots(Matter(model, 0.5), warmup=5).run(frames_of(a + b)))
     assert [f.index for f, _, _ in got] == list(range(15))
     assert [i for i, (_, _, cut) in enumerate(got) if cut] == [8]
     want = settled_reference(model, a, 0.5, 5) + settled_reference(model, b, 0.5, 5)
@@ -108,7 +108,7 @@ def test_each_shot_starts_settled(model):
 
 def test_warmup_zero_and_ignore_is_plain_rvm(model):
     imgs = scene(6, 11) + scene(4, 12)
-    got = list(ShotMatter(Matter(model, 0.5), warmup=0, scene_cuts=False).run(frames_of(imgs)))
+    got = list(SettledShots(Matter(model, 0.5), warmup=0, scene_cuts=False).run(frames_of(imgs)))
     plain = settled_reference(model, imgs, 0.5, 0)
     assert all(np.abs(m.pha[0, 0].numpy() - p).max() < 1e-5 for (_, m, _), p in zip(got, plain))
 

@@ -49,7 +49,7 @@ def bounds(start: int, end: int, chunk: int, warmup: int) -> list[int]:
 
 
 class BothWays:
-    """Like shots.ShotMatter (`run(frames)` yields (frame, matte, starts_new_shot) in order; `cuts`,
+    """Like shots.SettledShots (`run(frames)` yields (frame, matte, starts_new_shot) in order; `cuts`,
     `matter`) for frames [start, end) of a video file that can be read again and sought in.
 
     reopen() opens the file again (io.video_source.VideoFileSource) for steps 1 and 2. A scale-out

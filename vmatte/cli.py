@@ -15,7 +15,7 @@ from typing import Any
 
 from .about import version
 from .errors import VmatteError, log
-from .export import MATTING as EXPORT_MATTING
+from .exporting import MATTING as EXPORT_MATTING
 from .options import ExportOptions, LiveOptions, MattingOptions, OutputOptions, ScaleOptions
 from .optionspec import convert_value, flag_of, spec_of
 
@@ -154,7 +154,7 @@ def options(args: argparse.Namespace, classes: tuple[type, ...]) -> dict[str, An
 
 def _convert(a: argparse.Namespace) -> int:
     values = options(a, (OutputOptions, MattingOptions, ScaleOptions))
-    from .batch import convert
+    from .dispatch import convert
     from .pipeline import BatchSummary
 
     result = convert(a.input, **values)
@@ -185,7 +185,7 @@ def _convert(a: argparse.Namespace) -> int:
 
 def _export(a: argparse.Namespace) -> int:
     values = options(a, (ExportOptions, MattingOptions))
-    from .export import export
+    from .exporting import export
 
     path = export(a.format, **{k: v for k, v in values.items() if k != "format"})
     if not values.get("quiet"):
@@ -195,7 +195,7 @@ def _export(a: argparse.Namespace) -> int:
 
 def _live(a: argparse.Namespace) -> int:
     values = options(a, (LiveOptions, MattingOptions))
-    from .live import live
+    from .realtime import live
 
     stats = live(**values)
     if stats.interrupted:  # the recording is kept; the exit status says how the session ended
@@ -242,10 +242,11 @@ COMMANDS = {"convert": _convert, "report": _convert, "live": _live, "export": _e
 
 
 class _Stderr(logging.Handler):
-    """Writes `vmatte: message` to whatever sys.stderr is when the record comes."""
+    """Writes `vmatte: message` (`vmatte live: message` from the `vmatte.live` logger) to whatever
+    sys.stderr is when the record comes."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        print(f"vmatte: {record.getMessage()}", file=sys.stderr)
+        print(f"{record.name.replace('.', ' ')}: {record.getMessage()}", file=sys.stderr)
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -256,7 +257,6 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     if not log.handlers:  # warnings and details as `vmatte: ...` lines on stderr
         log.addHandler(_Stderr())
-        log.propagate = False
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)

@@ -109,7 +109,7 @@ def fit_to(img: torch.Tensor, h: int, w: int, mode: str = "fill") -> torch.Tenso
 
 class ImageBackground:
     def __init__(self, path: Path, mode: str = "fill") -> None:
-        from .io.images import read_image
+        from .io.sequences import read_image
 
         self.image = read_image(path)
         self.mode = mode
@@ -161,7 +161,7 @@ def parse_background(spec: str, fit: str = "fill") -> Background:
     if re.fullmatch(r"#?[0-9a-fA-F]{6}", s) and not Path(s).exists():
         h = s.lstrip("#")
         return ColourBackground((int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)))
-    from .io.images import IMAGE_EXTS
+    from .io.sequences import IMAGE_EXTS
 
     p = Path(s)
     return ImageBackground(p, fit) if p.suffix.lower() in IMAGE_EXTS else VideoBackground(p, fit)

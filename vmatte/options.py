@@ -16,7 +16,9 @@ from typing import Any
 from .errors import VmatteError
 from .optionspec import Checked, Spec, number, option
 
-EFFORTS = ("fast", "default", "best")  # engine.EFFORT_SCALE gives each its internal scale
+EFFORTS = ("fast", "default", "best")  # recipe.EFFORT_SCALE gives each its internal scale
+# --background when none is given, by kind of run (recipe.Recipe reads it; --help shows it).
+BACKGROUND_DEFAULTS = {"clip": "green", "photo": "white", "live": "blur:20", "export": "green"}
 BACKENDS = ("auto", "torch", "cuda-graph", "onnxruntime", "tensorrt", "torch-compile")
 COLOURS = {
     "black": (0, 0, 0), "white": (255, 255, 255), "green": (0, 177, 64), "blue": (0, 71, 187),
@@ -168,7 +170,9 @@ class MattingOptions(Checked):
     despill: float = option(0.0, "0..1: remove the background's colour cast from edge colours", kind=float,
                             low=0, high=1)
     background: str | None = option(None, "colour name or #rrggbb, image, video (looped), blur[:sigma px], or "
-                                    "transparent (live); default green for convert, blur:20 for live",
+                                    f"transparent (live); default {BACKGROUND_DEFAULTS['clip']} for a clip, "
+                                    f"{BACKGROUND_DEFAULTS['photo']} for a photo, {BACKGROUND_DEFAULTS['live']} "
+                                    "for live",
                                     check=background, metavar="SPEC")
     background_fit: str = option("fill", "an image/video background covers the frame (fill, cropped) or fits "
                                  "inside it (fit)", choices=("fill", "fit"))

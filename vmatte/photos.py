@@ -1,7 +1,7 @@
 """Photos: one picture, or a folder of them, each matted on its own, in a still mode.
 
 A photo has no temporal context, so the recurrent state is settled on the photo itself (`still_passes`,
-default 8) and the network runs at a larger internal scale than video (`STILL_SHORT_SIDE`), both chosen
+default 8) and the network runs at a larger internal scale than video (`recipe.STILL_SHORT_SIDE`), both chosen
 by benchmarks/still_mode.py against the P3M portraits (mean MAD x1e3 against P3M-Net's mattes 7.07,
 video mode 17.43); `still_flip` also averages the mirrored photo. Outputs: `--rgba` .png (8-bit, 16-bit for 16-bit
 sources), .webp (alpha) or .tif (16-bit); `--composite` flattened over `--background` (default white)
@@ -18,14 +18,12 @@ import numpy as np
 
 from .errors import VmatteError
 from .io.atomic import check_folder, check_writable, make_folder
-from .io.photo import animated, check_photo_target, frame_count, read_photo, readable_exts, write_photo
+from .io.stills import animated, check_photo_target, frame_count, read_photo, readable_exts, write_photo
 from .options import MattingOptions, OutputOptions, is_url
-from .roles import LAYOUT, VIDEO_EXTS, output_names
+from .recipe import Recipe
+from .roles import EXTENSIONS, LAYOUT, VIDEO_EXTS, is_folder, output_names, place, requested
 
-STILL_SHORT_SIDE = 512  # the network's internal short side for photos, pixels (see still_mode.py)
-ROLE_EXT = {"rgba": ".png", "matte": ".png", "composite": ".jpg", "foreground": ".png"}
-SHORTHAND = {".png": "rgba", ".webp": "rgba", ".tif": "rgba", ".tiff": "rgba", ".jpg": "composite",
-             ".jpeg": "composite"}
+ROLE_EXT = EXTENSIONS["photo"]
 
 
 def is_photo_input(input: Any, out: OutputOptions) -> bool:
@@ -40,16 +38,11 @@ def is_photo_input(input: Any, out: OutputOptions) -> bool:
     if not p.is_dir() or not any(q.suffix.lower() in exts for q in p.iterdir()):
         return False
     given = [v for v in (out.rgba, out.matte, out.composite, out.foreground, out.output) if v]
-    return bool(given) and all(v.endswith(("/", "\\")) or Path(v).is_dir() for v in given)
+    return bool(given) and all(is_folder(v) for v in given)
 
 
 def _targets(out: OutputOptions) -> dict[str, str]:
-    given = {r: getattr(out, r) for r in ROLE_EXT if getattr(out, r)}
-    if out.output is not None:
-        role = SHORTHAND.get(Path(out.output).suffix.lower())
-        if role is None:
-            raise VmatteError(f"-o {out.output}: for a photo use .png/.webp/.tif (cut out) or .jpg (flattened)")
-        given.setdefault(role, out.output)
+    given = requested(out, "photo")
     if not given:
         raise VmatteError("no output asked for; add --rgba PATH, --matte PATH, --composite PATH or -o PATH")
     if out.report is not None:
@@ -64,17 +57,12 @@ def convert(input: str | Path, matting: MattingOptions, out: OutputOptions):
 
     targets = _targets(out)
     src = Path(input)
-    if matting.background == "transparent":
-        raise VmatteError("--background transparent: write --rgba (.png, .webp or .tif) for a cut-out")
-    if matting.background and Path(matting.background).is_file() and "composite" in targets:
-        from .compose import parse_background
-
-        parse_background(matting.background, matting.background_fit)  # unreadable: refused before matting
+    recipe = Recipe(matting, "photo")
+    recipe.check_background("composite" in targets)  # unreadable: refused before matting
     if src.is_file():
-        folders = {r for r, p in targets.items() if p.endswith(("/", "\\")) or Path(p).is_dir()}
-        paths = {r: Path(p) / f"{src.stem}{ROLE_EXT[r]}" if r in folders else Path(p) for r, p in targets.items()}
-        backdrop = matting.background if matting.background and Path(matting.background).is_file() else None
-        guard_paths([src, backdrop], {f"--{r}": p for r, p in paths.items()})
+        folders = {r for r, p in targets.items() if is_folder(p)}
+        paths = place(targets, "photo", src.stem)
+        guard_paths([src, recipe.backdrop_file], {f"--{r}": p for r, p in paths.items()})
         for r, p in paths.items():  # before the photo is read or the model loaded
             check_photo_target(p, LAYOUT[r])
         for r in folders:  # one photo into a folder: named after the photo
@@ -83,33 +71,34 @@ def convert(input: str | Path, matting: MattingOptions, out: OutputOptions):
             check_writable(p)
         photo = read_photo(src, out.max_pixels)
         t0 = time.perf_counter()
-        _matte_one(photo, paths, _Still(matting, out), matting, out)
+        _matte_one(photo, paths, Still(recipe, out), out)
         seconds = time.perf_counter() - t0
         return Summary(1, seconds, 1 / seconds if seconds else 0.0, photo=True)
     folders = {r: Path(p) for r, p in targets.items()}
     guard_paths([], {f"--{r}": p / f"x{ROLE_EXT[r]}" for r, p in folders.items()}, src)
     for f in folders.values():
         check_folder(f)
-    still, result = _Still(matting, out), BatchSummary()  # the model loads before any folder is made
+    still, result = Still(recipe, out), BatchSummary()  # the model loads before any folder is made
     made = [f for f in dict.fromkeys(folders.values()) if not f.exists()]
     for f in folders.values():
         make_folder(f)
     try:
-        return _matte_folder(src, folders, still, result, matting, out)
+        return _matte_folder(src, folders, still, result, out)
     finally:
         for f in made:  # folders this run made and left empty (every photo failed, or it was stopped)
             if f.is_dir() and not any(f.iterdir()):
                 f.rmdir()
 
 
-def _matte_folder(src: Path, folders: dict[str, Path], still: _Still, result, matting: MattingOptions,
-                  out: OutputOptions):
-    from .pipeline import Summary
+def _matte_folder(src: Path, folders: dict[str, Path], still: Still, result, out: OutputOptions):
+    from .pipeline import Summary, progress_bar
 
-    t0 = time.perf_counter()
     names, result.ignored = folder_photos(src)
     stems = output_names(names)
+    bar = progress_bar(len(names), out.progress and not out.quiet, unit="photo")  # a terminal's stderr only
     for q in names:
+        if bar is not None:
+            bar.update(1)
         finals = {r: folder / f"{stems[q]}{ROLE_EXT[r]}" for r, folder in folders.items()}
         if all(f.exists() for f in finals.values()):
             result.skipped.append(str(q))
@@ -117,17 +106,13 @@ def _matte_folder(src: Path, folders: dict[str, Path], still: _Still, result, ma
         try:
             s0 = time.perf_counter()
             _matte_one(read_photo(q, out.max_pixels), {r: f for r, f in finals.items() if not f.exists()}, still,
-                       matting, out)
+                       out)
             took = time.perf_counter() - s0
             result.done[str(q)] = Summary(1, took, 1 / took if took else 0.0)
         except VmatteError as e:
             result.failed[str(q)] = str(e)
-        done, seen = len(result.done), len(result.done) + len(result.failed) + len(result.skipped)
-        if not out.quiet and out.progress:
-            print(f"\rvmatte: {seen}/{len(names)} photos, {done / (time.perf_counter() - t0):.2f} a second",
-                  end="", flush=True)
-    if not out.quiet and out.progress and names:
-        print()
+    if bar is not None:
+        bar.close()
     return result
 
 
@@ -150,24 +135,23 @@ def folder_photos(folder: Path) -> tuple[list[Path], dict[str, str]]:
     return photos, ignored
 
 
-class _Still:
-    """The network, loaded once, with one Matter per internal ratio (photos differ in size)."""
+class Still:
+    """A photo's matte in still mode: the recipe's network (loaded once, here), one Matter per internal
+    ratio (photos differ in size), the state settled on the photo itself (`still_passes`), and with
+    `still_flip` the mirrored photo averaged in."""
 
-    def __init__(self, matting: MattingOptions, out: OutputOptions) -> None:
-        from .weights import load_model
-
-        self.model = load_model(matting.model, matting.weights, matting.device, matting.precision)
-        self.matting, self.passes, self.flip = matting, out.still_passes, out.still_flip
+    def __init__(self, recipe: Recipe, out: OutputOptions) -> None:
+        self.recipe, self.passes, self.flip = recipe, out.still_passes, out.still_flip
+        recipe.model  # noqa: B018 - loaded now, before any output folder is made
         self.matters: dict[float, Any] = {}
 
     def __call__(self, image):
-        from .engine import Matte, Matter
+        from .engine import Matte
 
         h, w = image.shape[:2]
-        r = self.matting.downsample_ratio
-        ratio = min(1.0, STILL_SHORT_SIDE / min(w, h)) if r == "auto" else float(r)
+        ratio = self.recipe.ratio(w, h)
         if ratio not in self.matters:
-            self.matters[ratio] = Matter(self.model, ratio, self.matting.backend)
+            self.matters[ratio] = self.recipe.matter(ratio)
         matter = self.matters[ratio]
         mattes = []
         for im in (image, np.ascontiguousarray(image[:, ::-1])) if self.flip else (image,):
@@ -181,15 +165,15 @@ class _Still:
         return Matte(a.src, (a.fgr + b.fgr.flip(-1)) / 2, (a.pha + b.pha.flip(-1)) / 2)
 
 
-def _matte_one(photo, paths: dict[str, Path], still: _Still, matting: MattingOptions, out: OutputOptions) -> None:
-    from .compose import EdgeControls, parse_background, render
+def _matte_one(photo, paths: dict[str, Path], still: Still, out: OutputOptions) -> None:
+    from .compose import render
     from .pixels import to_array
 
     m = still(photo.image)
-    edges = EdgeControls(matting.matte_choke, matting.feather, matting.despill)
+    edges = still.recipe.edges()
     if edges:
         m = edges.apply(m)
-    bg = parse_background(matting.background or "white", matting.background_fit) if "composite" in paths else None
+    bg = still.recipe.background() if "composite" in paths else None
     deep = photo.image.dtype.itemsize == 2
     for role, path in paths.items():
         ext = path.suffix.lower()

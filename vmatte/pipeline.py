@@ -19,7 +19,7 @@ from .compose import Background, EdgeControls, render
 from .io.frames import Frame
 from .io.sinks import Sink
 from .pixels import for_sink
-from .shots import ShotMatter
+from .shots import Shots
 from .stats import StageTimes
 from .threads import END, Worker, offer, take
 
@@ -56,7 +56,7 @@ class BatchSummary:
     ignored: dict[str, str] = field(default_factory=dict)
 
 
-def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], background: Background | None = None,
+def run(frames: Iterable[Frame], shots: Shots, outputs: list[Output], background: Background | None = None,
         edges: EdgeControls | None = None, total: int | None = None, progress: bool = True,
         depth: int = 4, observers: tuple = ()) -> Summary:
     """Matte every frame into every output. Never drops a frame. Sinks are closed by the caller.
@@ -155,11 +155,11 @@ def run(frames: Iterable[Frame], shots: ShotMatter, outputs: list[Output], backg
     return Summary(written, seconds, written / seconds if seconds > 0 else 0.0, times, list(shots.cuts))
 
 
-def progress_bar(total: int | None, enabled: bool) -> Any:
-    """A tqdm bar on standard error counting `total` frames (None: unknown), or None when not enabled or
-    standard error is not a terminal."""
+def progress_bar(total: int | None, enabled: bool, unit: str = "frame") -> Any:
+    """A tqdm bar on standard error counting `total` frames (or other `unit`s; None: unknown), or None when
+    not enabled or standard error is not a terminal."""
     if not enabled or not sys.stderr.isatty():
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="frame", dynamic_ncols=True, leave=True)
+    return tqdm(total=total, unit=unit, dynamic_ncols=True, leave=True)

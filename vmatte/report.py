@@ -169,16 +169,15 @@ table {{ border-collapse: collapse; }} th, td {{ padding: 4px 10px; text-align: 
         return path
 
 
-def describe_run(info, matter, matting, warmup: int) -> dict[str, str]:
+def describe_run(info, matter, recipe, warmup: int) -> dict[str, str]:
     """The report's "Run" table: vmatte's version, the source, the model and engine as run (`matter`, an
-    engine.Matter), the settings that shape the matte (`matting`, MattingOptions) and the machine."""
+    engine.Matter), the settings that shape the matte (`recipe`, a recipe.Recipe) and the machine."""
     from .about import machine, version
 
+    matting, notes = recipe.matting, recipe.notes()
     edges = ", ".join(f"{k} {v:g}" for k, v in (("choke", matting.matte_choke), ("feather", matting.feather),
                                                  ("despill", matting.despill)) if v) or "none"
-    auto = f" (auto, --subject {matting.subject}, --effort {matting.effort})" if matting.downsample_ratio == "auto" \
-        else ""
-    ratio = f"{matter.ratio:g}{auto}"
+    ratio = f"{matter.ratio:g}{notes['ratio']}"
     return {
         "vmatte": version(),
         "source": f"{info.name}: {info.width}x{info.height}, {float(info.fps):.3g} fps",
@@ -186,10 +185,9 @@ def describe_run(info, matter, matting, warmup: int) -> dict[str, str]:
         "engine": f"{matter.backend} on {matter.device} ({str(matter.dtype).replace('torch.', '')})",
         "downsample ratio": ratio,
         "shots": f"state settled on {warmup} frames at each shot's start; at hard cuts: {matting.scene_cuts}"
-                 + ("; each shot matted forward, backward and mirrored, averaged (--effort best)"
-                    if matting.effort == "best" else ""),
+                 + notes["shots"],
         "edges": edges,
-        "background": matting.background or "none",
+        "background": recipe.background_spec,
         "machine": machine(),
     }
 

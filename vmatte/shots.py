@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import itertools
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .engine import Matte, Matter
 from .io.frames import Frame
@@ -21,7 +21,20 @@ if TYPE_CHECKING:  # a type only: scale.plan is not imported at run time
     from .scale.plan import Segment
 
 
-class ShotMatter:
+class Shots(Protocol):
+    """A shot strategy: how the network runs over a clip's frames (recipe.Recipe.shots picks one).
+    pipeline.run takes any of them: SettledShots (one stream, settled shots, resets at cuts), SegmentShots
+    (a worker's segment of that), bothways.BothWays (--effort best)."""
+
+    matter: Matter  # the stream a report describes (ratio, backend, device, precision)
+    cuts: list[int]  # frame indices where a new shot was detected, filled in as frames are matted
+
+    def run(self, frames: Iterable[Frame]) -> Iterator[tuple[Frame, Matte, bool]]:
+        """(frame, its matte, starts a new shot) for every frame, in order."""
+        ...
+
+
+class SettledShots:
     """Wraps a Matter; `run(frames)` yields (frame, matte, starts_new_shot) for every frame, in order."""
 
     def __init__(self, matter: Matter, warmup: int = 15, scene_cuts: bool = True) -> None:
@@ -80,17 +93,21 @@ class ShotMatter:
 
 
 class SegmentShots:
-    """ShotMatter over one segment. The frames before it only prime the cut detector; then either the
+    """SettledShots over one segment. The frames before it only prime the cut detector; then either the
     state one process had before `start` is loaded (the planner's), or, at a planned cut the detector
     confirms, the shot starts afresh, or else a pre-roll runs through the network without output.
     Frames [start, end) come out."""
 
-    def __init__(self, shots: ShotMatter, segment: Segment, preroll: int) -> None:
+    def __init__(self, shots: SettledShots, segment: Segment, preroll: int) -> None:
         self.shots, self.segment, self.preroll = shots, segment, preroll
 
     @property
     def cuts(self) -> list[int]:
         return [c for c in self.shots.cuts if self.segment.start <= c < self.segment.end]
+
+    @property
+    def matter(self) -> Matter:
+        return self.shots.matter
 
     def run(self, frames: Iterable[Any]) -> Iterator[tuple]:
         seg, shots = self.segment, self.shots

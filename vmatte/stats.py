@@ -80,7 +80,8 @@ class LiveStats:
     browser_frames: int = 0  # frames the output page (--control) drew
 
     def status(self, elapsed: float, latencies: Samples) -> str:
-        """The status line: frames, fps over `elapsed` seconds, drops, recent latency."""
+        """The status line (logged as `vmatte live: ...`): frames, fps over `elapsed` seconds, drops, recent
+        latency."""
         recent = percentiles(list(latencies.recent))
-        return (f"vmatte live: {self.frames_out} frames, {self.frames_out / max(elapsed, 1e-9):.1f} fps, "
+        return (f"{self.frames_out} frames, {self.frames_out / max(elapsed, 1e-9):.1f} fps, "
                 f"{self.frames_dropped} dropped, latency p50 {recent['p50']:.0f} ms p95 {recent['p95']:.0f} ms")

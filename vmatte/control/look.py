@@ -2,6 +2,7 @@
 transparency) and the network's downsample ratio, changed between frames without a restart."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -14,10 +15,13 @@ from . import Settings
 
 class Look:
     """The compositor's side of the live controls. `picture()` makes a frame's output picture for the
-    sink ([1,C,H,W] on the device, C = 4 for an alpha sink, else 3); `apply()` takes new settings."""
+    sink ([1,C,H,W] on the device, C = 4 for an alpha sink, else 3); `apply()` takes new settings.
+    new_matter(ratio) makes the Matter for a ratio the page picks (recipe.Recipe.matter)."""
 
-    def __init__(self, settings: Settings, alpha_sink: bool, fit: str, size: tuple[int, int]) -> None:
+    def __init__(self, settings: Settings, alpha_sink: bool, fit: str, size: tuple[int, int],
+                 new_matter: Callable[[float], Matter]) -> None:
         self.settings, self.alpha_sink, self.fit, self.size = settings, alpha_sink, fit, size
+        self.new_matter = new_matter
         self.background = self._background(settings.background)
         self.matters: dict[Any, Matter] = {}  # by downsample ratio ('auto': the one the session started with)
 
@@ -35,7 +39,7 @@ class Look:
         if s.downsample_ratio != self.settings.downsample_ratio:
             key = s.downsample_ratio
             if key not in self.matters:
-                self.matters[key] = Matter(matter.model, float(key), matter.backend)
+                self.matters[key] = self.new_matter(float(key))
                 self.matters[key].prepare(*self.size)
             matter = self.matters[key]
             matter.reset()

@@ -34,7 +34,7 @@ from aiohttp import WSMsgType, web
 from ..errors import VmatteError, log
 from ..stats import Samples
 from . import Controls
-from .frames import FrameEncoder
+from .feed import FrameEncoder
 
 MAX_UPLOAD = 20 << 20  # bytes: a background image
 HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",

@@ -32,26 +32,12 @@ SUBJECT_SHORT_SIDE = {"portrait": 270, "full-body": 432}
 BACKENDS = ("auto", "torch", "cuda-graph", "onnxruntime", "tensorrt", "torch-compile")  # options.BACKENDS too
 
 
-# --effort: the auto ratio's multiple of RVM's guidance. Measured on ground-truth composites at 1920x1080
-# (benchmarks/effort_probe.py): half is ~3x faster and +83% MAD; twice is -19% MAD, -17% dtSSD.
-EFFORT_SCALE = {"fast": 0.5, "default": 1.0, "best": 2.0}
-
-
-def auto_downsample_ratio(width: int, height: int, subject: str = "portrait", effort: str = "default") -> float:
-    """Ratio (0..1] that brings the short side to RVM's recommended internal size for `subject`, times
-    EFFORT_SCALE[effort]."""
+def auto_downsample_ratio(width: int, height: int, subject: str = "portrait", scale: float = 1.0) -> float:
+    """Ratio (0..1] that brings the short side of width x height pixels to RVM's recommended internal size
+    for `subject`, times `scale` (recipe.EFFORT_SCALE gives each --effort's)."""
     if subject not in SUBJECT_SHORT_SIDE:
         raise ValueError(f"subject must be one of {sorted(SUBJECT_SHORT_SIDE)}")
-    return min(1.0, SUBJECT_SHORT_SIDE[subject] * EFFORT_SCALE[effort] / min(width, height))
-
-
-def resolve_ratio(downsample_ratio: str | float, width: int, height: int, subject: str = "portrait",
-                  effort: str = "default") -> float:
-    """A checked ratio as it is, or 'auto' as RVM's guidance (times EFFORT_SCALE[effort]) for frames of
-    width x height pixels."""
-    if downsample_ratio == "auto":
-        return auto_downsample_ratio(width, height, subject, effort)
-    return float(downsample_ratio)
+    return min(1.0, SUBJECT_SHORT_SIDE[subject] * scale / min(width, height))
 
 
 def pick_backend(backend: str, device: torch.device) -> str:

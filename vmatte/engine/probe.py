@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import log
+from ..errors import live_log, log
 from ..weights import LoadedModel
-from . import Matte, Matter, auto_downsample_ratio
+from . import Matte, Matter
 
 
 def _cached(key: dict[str, Any]) -> tuple[Path, dict | None]:
@@ -34,19 +33,19 @@ def _cached(key: dict[str, Any]) -> tuple[Path, dict | None]:
     return path, found
 
 
-def keep_up_ratio(model: LoadedModel, backend: str, width: int, height: int, fps: float, subject: str,
+def keep_up_ratio(model: LoadedModel, backend: str, width: int, height: int, fps: float, guide: float,
                   finish: Callable[[Matte], object], quiet: bool = False, headroom: float = 0.6,
-                  min_side: int = 96, cache_key: dict[str, Any] | None = None, effort: str = "default") -> Matter:
+                  min_side: int = 96, cache_key: dict[str, Any] | None = None) -> Matter:
     """A Matter at the best quality whose step (network + `finish`, the compositing) takes at most
     `headroom` of the frame interval (1/fps seconds) on this machine, measured now on a test picture.
 
-    It tries downsample ratios from RVM's guidance (times EFFORT_SCALE[effort]) down to an internal
+    It tries downsample ratios from `guide` (the recipe's auto ratio for this size) down to an internal
     short side of `min_side` pixels; then the same at half the frame size (Matter's `scale`), where the
     full-size refiner is what does not keep up; failing both, the fastest it tried. With `cache_key`
     (what else decides the step's time: the model, the look, the sink), the answer is kept per machine,
-    size, rate, backend, effort and vmatte version, and a later start with the same settings takes it
+    size, rate, backend, guide and vmatte version, and a later start with the same settings takes it
     without measuring."""
-    key = {"size": [width, height], "fps": round(fps, 3), "backend": backend, "subject": subject, "effort": effort,
+    key = {"size": [width, height], "fps": round(fps, 3), "backend": backend, "guide": round(guide, 6),
            "headroom": headroom, "min_side": min_side, **(cache_key or {})}
     path, found = _cached(key) if cache_key is not None else (None, None)
     if found is not None:
@@ -54,15 +53,14 @@ def keep_up_ratio(model: LoadedModel, backend: str, width: int, height: int, fps
         matter.prepare(width, height)
         if not quiet:
             at = "" if found["scale"] == 1.0 else f" on frames scaled by {found['scale']:g}"
-            print(f"vmatte live: downsample ratio {found['ratio']:.3g}{at}, as measured on this machine on "
-                  f"{found['date']} ({found['step_ms']:.0f} ms a frame; `vmatte cache clear` measures again)",
-                  file=sys.stderr)
+            live_log.warning(f"downsample ratio {found['ratio']:.3g}{at}, as measured on this machine on "
+                             f"{found['date']} ({found['step_ms']:.0f} ms a frame; `vmatte cache clear` measures "
+                             "again)")
         return matter
     y, x = np.mgrid[:height, :width]
     probe = np.stack([x * 255 // max(1, width - 1), y * 255 // max(1, height - 1), (x ^ y) & 255], -1)
     probe = probe.astype(np.uint8)
     budget = headroom / fps
-    guide = auto_downsample_ratio(width, height, subject, effort)
     tries = []
     for scale in (1.0, 0.5):
         side = min(width, height) * scale
@@ -72,9 +70,9 @@ def keep_up_ratio(model: LoadedModel, backend: str, width: int, height: int, fps
                                              reverse=True)]
     fastest: tuple[float, float, float, Matter] | None = None
     if not quiet:
-        print(f"vmatte live: measuring which downsample ratio keeps up with {fps:.3g} fps at {width}x{height} on "
-              "this machine (a few seconds, once: the answer is kept for the next start with these settings; "
-              "--downsample-ratio skips it)", file=sys.stderr, flush=True)
+        live_log.warning(f"measuring which downsample ratio keeps up with {fps:.3g} fps at {width}x{height} on "
+                         "this machine (a few seconds, once: the answer is kept for the next start with these "
+                         "settings; --downsample-ratio skips it)")
     for scale, r in tries:
         matter = Matter(model, r, backend, scale)
         matter.prepare(width, height)
@@ -94,9 +92,8 @@ def keep_up_ratio(model: LoadedModel, backend: str, width: int, height: int, fps
     if not quiet and (scale, r) != tries[0]:
         keeps = "keeps up with" if step <= budget else "is the fastest found; it may not keep up with"
         at = "" if scale == 1.0 else f" on frames scaled by {scale:g}"
-        print(f"vmatte live: downsample ratio {r:.3g}{at} ({step * 1000:.0f} ms a frame) {keeps} "
-              f"{fps:.3g} fps here (RVM's guidance: {guide:.3g}); pass --downsample-ratio to choose",
-              file=sys.stderr)
+        live_log.warning(f"downsample ratio {r:.3g}{at} ({step * 1000:.0f} ms a frame) {keeps} "
+                         f"{fps:.3g} fps here (RVM's guidance: {guide:.3g}); pass --downsample-ratio to choose")
     matter.reset()
     if path is not None:
         from ..cache import store

@@ -9,7 +9,6 @@ is lent, and full TensorRT cannot be installed on any machine here.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 
 from ..cache import cache_dir, cached
-from ..errors import VmatteError
+from ..errors import VmatteError, log
 from ..io.atomic import write_atomically
 from ..model import MattingNetwork
 from .onnx_export import INPUTS, OUTPUTS, export_onnx, weights_digest
@@ -120,7 +119,7 @@ class TrtStepper:
         lib = library()
         precision = "fp16" if next(model.parameters()).dtype == torch.float16 else "fp32"
         plan = cached_engine(model, ratio, shape, precision)
-        print(f"vmatte: tensorrt backend: {lib.describe()}, engine {plan.name}", file=sys.stderr)
+        log.info(f"tensorrt backend: {lib.describe()}, engine {plan.name}")
         trt = lib.trt
         self.runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = self.runtime.deserialize_cuda_engine(plan.read_bytes())

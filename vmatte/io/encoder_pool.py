@@ -18,8 +18,6 @@ from ..errors import VmatteError
 from .encoding import Encoding, configure, to_frame
 from .frames import SourceInfo, frames_in_flight
 
-ENCODE_WORKERS: int | None = None  # the pool's size when a writer is not given one; None: default_workers()
-
 
 def default_workers() -> int:
     """Encoder threads: three quarters of the cores (all of them up to 3), leaving the rest to decode,

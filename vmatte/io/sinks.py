@@ -15,13 +15,14 @@ import numpy as np
 from ..errors import VmatteError
 from .encoding import encoding_for
 from .frames import SourceInfo
-from .images import ImageSequenceWriter, is_pattern
+from .sequences import ImageSequenceWriter, is_pattern
 from .video_writer import VideoWriter
 
 MODPROBE_HINT = ("no virtual camera device: on Linux load v4l2loopback "
                  "(sudo modprobe v4l2loopback devices=1 exclusive_caps=1 card_label=vmatte); "
                  "on Windows/macOS install OBS and start its Virtual Camera once")
-VIRTUAL_CAMERA_BACKEND: str | None = None  # pyvirtualcam's backend name; None picks the platform's
+# pyvirtualcam's backend (v4l2loopback, obs, unitycapture, ...) from the environment; unset: the platform's own.
+CAMERA_BACKEND_ENV = "VMATTE_VIRTUAL_CAMERA_BACKEND"
 
 
 class Sink(Protocol):
@@ -39,11 +40,12 @@ def is_image_target(spec: str | Path) -> bool:
 
 def open_sink(spec: str | Path, layout: str, info: SourceInfo, *, prores_encoder: str = "ks", crf: int = 18,
               bit_depth: int = 8, audio: bool = True, live: bool = False, start: int = 0,
-              keyframe_seconds: float = 1.0) -> Sink:
+              keyframe_seconds: float = 1.0, encode_workers: int | None = None) -> Sink:
     """A sink for frames of `layout` the size of `info`: 'virtual[:/dev/videoN]', 'preview', a
     udp://HOST:PORT URL, a name_%06d.png pattern, or a video file chosen by its extension.
     live=True: the cheapest H.264 settings, and no audio. start: an image sequence's first frame number.
-    keyframe_seconds: the longest gap between keyframes of a live or udp:// H.264 output."""
+    keyframe_seconds: the longest gap between keyframes of a live or udp:// H.264 output. encode_workers:
+    threads of an intra-only (ProRes) encoder (None: io.encoder_pool.default_workers())."""
     s = str(spec)
     if s == "virtual" or s.startswith("virtual:"):
         return VirtualCameraSink(layout, info, s.split(":", 1)[1] if ":" in s else None)
@@ -55,7 +57,7 @@ def open_sink(spec: str | Path, layout: str, info: SourceInfo, *, prores_encoder
         return ImageSequenceWriter(s, layout, 16 if layout == "gray" else bit_depth, start=start)
     enc = encoding_for(s, layout, prores_encoder=prores_encoder, crf=crf, live=live,
                        keyframe_seconds=keyframe_seconds)
-    return VideoWriter(s, enc, info, audio=audio and not live)
+    return VideoWriter(s, enc, info, audio=audio and not live, workers=encode_workers)
 
 
 class VirtualCameraSink:
@@ -70,10 +72,13 @@ class VirtualCameraSink:
             import pyvirtualcam
         except ImportError:
             raise VmatteError("the virtual camera needs pyvirtualcam: pip install 'vmatte[virtualcam]'") from None
+        import os
+
         self.layout = layout
         try:
             self.cam = pyvirtualcam.Camera(info.width, info.height, float(info.fps), device=device,
-                                           fmt=pyvirtualcam.PixelFormat.RGB, backend=VIRTUAL_CAMERA_BACKEND)
+                                           fmt=pyvirtualcam.PixelFormat.RGB,
+                                           backend=os.environ.get(CAMERA_BACKEND_ENV) or None)
         except RuntimeError as e:
             text = str(e).lower()
             if "loopback" in text or "no device" in text or "not installed" in text or "obs" in text:

@@ -11,7 +11,7 @@ import torch
 from ..options import is_url
 from .camera import CameraSource, parse_camera
 from .frames import Closing, Frame, Source
-from .images import IMAGE_EXTS, ImageSequenceSource, is_pattern
+from .sequences import IMAGE_EXTS, ImageSequenceSource, is_pattern
 from .video_source import VideoFileSource
 
 

@@ -14,7 +14,6 @@ import av
 import numpy as np
 
 from ..errors import VmatteError
-from . import encoder_pool
 from .atomic import commit, temp_path_for, write_error
 from .audio import AudioPump
 from .encoder_pool import EncoderPool, default_workers
@@ -44,7 +43,7 @@ class VideoWriter:
         self.layout, self.bits, self.time_base = enc.layout, enc.bits, info.time_base
         self.planes = enc.planes  # what pixels.for_sink hands over: the encoder's own planes, or None (packed)
         if workers is None:
-            workers = encoder_pool.ENCODE_WORKERS if encoder_pool.ENCODE_WORKERS is not None else default_workers()
+            workers = default_workers()
         self.pool = EncoderPool(enc, info, workers) if enc.codec in INTRA_ONLY and workers > 0 else None
         self.target, self.written = target, 0
         self.tmp = temp_path_for(self.path) if self.path is not None else None

@@ -23,6 +23,7 @@ from ..io.sinks import is_image_target
 from ..io.video_source import seek_index
 from ..options import MattingOptions, OutputOptions, ScaleOptions
 from ..pipeline import Summary, progress_bar
+from ..recipe import Recipe
 from ..roles import work_folder
 from .executors import Feed, LocalWorkers, RayWorkers, import_ray
 from .join import done_path, join, segment_path
@@ -45,12 +46,13 @@ class _Planner:
 
     def __init__(self, jobs, matting: MattingOptions, out: OutputOptions, scale: ScaleOptions) -> None:
         self.jobs, self.matting, self.out, self.scale = jobs, matting, out, scale
+        self.recipe = Recipe(matting)  # the planner's own network loads when a clip is first split
         self.worker_out = dataclasses.replace(out, progress=False)
         self.feed, self.stop = Feed(), threading.Event()
         self.plans: list[FilePlan] = []
         self.works: dict[str, Path] = {}
         self.errors: dict[str, Exception] = {}
-        self.total, self.done_before, self.model = 0, 0, None
+        self.total, self.done_before = 0, 0
         self.ready = threading.Event()  # every input probed: `total` is known
         self.thread = threading.Thread(target=self._run, name="vmatte-plan", daemon=True)
 
@@ -74,7 +76,7 @@ class _Planner:
         plan = FilePlan(str(input), {r: str(p) for r, p in outputs.items()})
         try:
             plan.whole_because = why_whole(plan.input, plan.outputs, self.out.report is not None)
-            if self.matting.effort == "best" and self.matting.scene_cuts == "ignore":
+            if self.recipe.split_rule() == "whole":
                 plan.whole_because = "--effort best with --scene-cuts ignore: the clip is one shot"
             fps = 0.0
             if plan.whole_because is None:
@@ -97,9 +99,10 @@ class _Planner:
         complete = self._prepare(plan, work)
         from ..weights import resolve_device
 
-        best = self.matting.effort == "best"  # segments start at cuts, where every stream starts afresh
+        cuts_only = self.recipe.split_rule() == "cuts"  # segments start at cuts, where every stream starts afresh
         for seg in segments(plan, self.out.stream, fps, self.scale.segment_seconds, self.scale.preroll, self.stop,
-                            None if best else self._shots, resolve_device(self.matting.device), cuts_only=best):
+                            None if cuts_only else self._shots, resolve_device(self.matting.device),
+                            cuts_only=cuts_only):
             plan.segments.append(dataclasses.replace(seg, state=None))  # the task carries it
             if complete.get(seg.number) == (seg.start, seg.end) and all(
                     segment_path(work, seg.number, r, f).exists() for r, f in plan.outputs.items()):
@@ -112,14 +115,10 @@ class _Planner:
                                str(done_path(work, seg.number))))
         log.info(f"{Path(plan.input).name}: {len(plan.segments)} segments")
 
-    def _shots(self, info):
+    def _shots(self, source):
         """The network as one process runs it on this source (loaded once): the planner keeps its state at
         each segment start."""
-        from ..clip import load_network, shot_matter
-
-        if self.model is None:
-            self.model = load_network(self.matting)
-        return shot_matter(self.model, info, self.matting, self.out)
+        return self.recipe.planner_shots(source, self.out)
 
     def _prepare(self, plan: FilePlan, work: Path) -> dict[int, tuple[int, int]]:
         """Keep the work folder (a resume) when it was made for this very input, outputs and options;

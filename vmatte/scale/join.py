@@ -13,7 +13,7 @@ from pathlib import Path
 import av
 
 from ..errors import VmatteError
-from ..io.images import ImageSequenceWriter
+from ..io.sequences import ImageSequenceWriter
 from ..io.sinks import is_image_target, open_sink
 from ..io.video_source import VideoFileSource
 from .plan import FilePlan

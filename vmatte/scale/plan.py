@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import VmatteError
 from ..io.encoding import JOINABLE, encoding_for
-from ..io.images import is_pattern
+from ..io.sequences import is_pattern
 from ..io.sinks import is_image_target
 from ..io.video_source import VideoFileSource
 from ..options import is_url
@@ -82,7 +82,7 @@ def segments(plan: FilePlan, stream: int | None, fps: float, seconds: float, pre
     first while the rest is read. Fills in plan.pts and plan.frames at the end. Reading it whole also
     finds a damaged or truncated file. `stop` (a threading.Event) ends it early.
 
-    make_shots(info) -> a ShotMatter for the source: the network runs here on every frame, with the
+    make_shots(source) -> a SettledShots for the opened source: the network runs here on every frame, with the
     very calls one process makes (settling, resets at cuts), and each segment that does not start at a
     cut carries the recurrent state the frame before it left: its worker continues from it, and its
     output equals one process's.
@@ -100,7 +100,7 @@ def segments(plan: FilePlan, stream: int | None, fps: float, seconds: float, pre
         return Segment(number, start, end, feed, pts[feed], at_cut, None if at_cut else state)
 
     with VideoFileSource(plan.input, stream, device) as src:
-        shots = make_shots(src.info) if make_shots is not None else None
+        shots = make_shots(src) if make_shots is not None else None
         if shots is not None:
             frames, cuts = (f for f, _, _ in shots.run(src.frames(stop))), shots.cuts
         else:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..io.atomic import process_alive
 from ..options import MattingOptions, OutputOptions
+from ..recipe import Recipe
 from .plan import Segment
 
 
@@ -52,7 +53,17 @@ class _Progress:
         self.pending, self.last = 0, time.monotonic()
 
 
-_STATE: dict[str, Any] = {}
+@dataclass
+class _Setup:
+    """This worker process's own settings, made once by `init` (a process pool's initializer or a Ray
+    actor's constructor) and read by every task it runs."""
+
+    recipe: Recipe | None = None  # its network loads on the first task and stays
+    progress: Any = None
+    encode_workers: int | None = None  # this worker's share of the ProRes encoder threads
+
+
+_SETUP = _Setup()
 
 
 def init(matting: MattingOptions, progress: Any, workers: int, driver: tuple[str, int] | None = None) -> None:
@@ -60,17 +71,17 @@ def init(matting: MattingOptions, progress: Any, workers: int, driver: tuple[str
     where it reports progress. The engine loads on the first task and stays. driver: (host name, process
     id) of the run that started it; a worker on that host ends itself when the driver is gone (killed:
     nothing would ever collect its work)."""
-    from ..io import encoder_pool
+    from ..io.encoder_pool import default_workers
 
     if driver is not None and driver[0] == socket.gethostname():
         threading.Thread(target=_end_with, args=(driver[1],), daemon=True, name="vmatte-driver-watch").start()
 
     share = max(1, (os.cpu_count() or 1) // workers)
-    encoder_pool.ENCODE_WORKERS = max(1, encoder_pool.default_workers() // workers)
     import torch
 
     torch.set_num_threads(share)
-    _STATE.update(matting=matting, progress=progress, model=None)
+    _SETUP.recipe, _SETUP.progress = Recipe(matting), progress
+    _SETUP.encode_workers = max(1, default_workers() // workers)
 
 
 def _end_with(pid: int, every: float = 0.5) -> None:
@@ -86,14 +97,6 @@ def driver_identity() -> tuple[str, int]:
     return socket.gethostname(), os.getpid()
 
 
-def _model():
-    if _STATE.get("model") is None:
-        from ..clip import load_network
-
-        _STATE["model"] = load_network(_STATE["matting"])
-    return _STATE["model"]
-
-
 def run_task(task: Task) -> dict[str, Any]:
     """Matte one task; returns frames written, the cuts found (frame numbers) and seconds taken."""
     from ..clip import convert_clip
@@ -101,11 +104,13 @@ def run_task(task: Task) -> dict[str, Any]:
     from ..io.sources import open_source
     from ..weights import resolve_device
 
-    progress = _Progress(_STATE.get("progress"), task.label)
+    if _SETUP.recipe is None or _SETUP.recipe.matting != task.matting:  # init's options are every task's
+        _SETUP.recipe = Recipe(task.matting)
+    progress = _Progress(_SETUP.progress, task.label)
     with open_source(task.input, stream=task.out.stream, device=resolve_device(task.matting.device)) as source:
         check_size(source.info, task.out.max_pixels)
-        summary = convert_clip(source, {r: Path(p) for r, p in task.outputs.items()}, _model(), task.matting,
-                               task.out, task.segment, task.preroll, (progress,))
+        summary = convert_clip(source, {r: Path(p) for r, p in task.outputs.items()}, _SETUP.recipe, task.out,
+                               task.segment, task.preroll, (progress,), _SETUP.encode_workers)
     progress.flush()
     result = {"frames": summary.frames, "cuts": summary.cuts, "seconds": summary.seconds}
     if task.done is not None:

@@ -37,12 +37,11 @@ def export(format: str = "tensorrt", **options: Any) -> Path:
     if not out.parent.is_dir():
         raise VmatteError(f"cannot write {out}: folder {out.parent} does not exist; create it or pick another path")
     precision = matting.precision if matting.precision != "auto" else ("fp16" if opts.format == "tensorrt" else "fp32")
-    from .engine import resolve_ratio
-    from .weights import load_model
+    from .recipe import Recipe, load_network
 
     w, h = opts.size
-    ratio = resolve_ratio(matting.downsample_ratio, w, h, matting.subject, matting.effort)
-    network = load_model(matting.model, matting.weights, "cpu").network
+    ratio = Recipe(matting, "export").ratio(w, h)
+    network = load_network(matting, device="cpu").network
     if precision == "fp16":  # as the runtime holds it (fp16 on CUDA), so both find the same cached engine
         network = network.half()
     shape = (1, 3, h, w)

@@ -1,19 +1,23 @@
-"""The live driver: camera (or a file played live) -> engine -> compositor -> one sink, frame-accurate.
+"""A live session: the capture and sink threads, the network's loop, the control page's hand-over, the
+figures. `vmatte.live()` (realtime.py) checks the options and opens what it runs on.
 
 Every output frame is composited with the alpha computed from that same frame. A capture thread
 feeds a jitter buffer: when the network falls behind a live source, the oldest waiting frame is
 dropped (and counted) rather than letting latency grow. Latency runs from capture (or the moment a
 file played in real time was due) to the hand-off to the sink, which runs on its own thread.
+
+Threads: the caller's (the network, compositing, the control page's settings applied between frames),
+`vmatte-capture`, `vmatte-sink`, and the control server's. Everything they share is declared in
+`LiveSession.__init__`; the running Matter is swapped only under `switch`, the one guarded hand-over.
 """
 from __future__ import annotations
 
 import contextlib
-import json
+import os
 import queue
 import sys
 import threading
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,70 +26,14 @@ import numpy as np
 from .colour import YuvImage
 from .control import Controls, Settings
 from .control.look import Look
-from .errors import VmatteError, log
-from .io.atomic import check_writable, guard_paths, write_atomically
-from .io.frames import check_size
-from .io.sinks import Sink, VirtualCameraSink, open_sink
-from .io.sources import open_source
-from .memory import tune_allocator
-from .options import LiveOptions, MattingOptions, is_url
-from .optionspec import reject_unknown
+from .errors import live_log
+from .io.sinks import Sink, VirtualCameraSink
+from .options import LiveOptions
+from .recipe import Recipe
 from .stats import LiveStats, Samples, percentiles
 from .threads import END, JitterBuffer, Worker, offer
-from .weights import resolve_device
 
 STATUS_EVERY = 5.0  # seconds between status lines on stderr
-
-
-def live(source: str = "0", sink: str = "virtual", **options: Any) -> LiveStats:
-    """Run until the source ends, max_frames are captured, or Ctrl-C (which ends the session normally:
-    a recording is kept). Every option of `vmatte.options.MattingOptions` and `LiveOptions` is taken by
-    name and checked first; background defaults to blur:20, and 'transparent' needs a .mov/.webm sink."""
-    reject_unknown(options, MattingOptions, LiveOptions)
-    matting = MattingOptions.pick({"background": "blur:20", **options})
-    opts = LiveOptions.pick({**options, "source": source, "sink": sink})
-    if matting.effort == "best":
-        raise VmatteError("--effort best reads a file's later frames; live is causal: use --effort fast or default")
-    if opts.stats_json is not None:
-        check_writable(Path(opts.stats_json))
-    files = {} if opts.sink in ("virtual", "preview") or ":" in opts.sink.split("/")[0] else {"--sink": opts.sink}
-    backdrop = matting.background if matting.background and Path(matting.background).is_file() else None
-    guard_paths([None if is_url(opts.source) else opts.source, backdrop],
-                {**files, **({"--stats-json": opts.stats_json} if opts.stats_json else {})})
-    src = open_source(opts.source, fps=opts.fps, width=opts.width, height=opts.height, realtime=opts.realtime,
-                      camera=True, stream=opts.stream, device=resolve_device(matting.device))
-    try:
-        check_size(src.info, opts.max_pixels)
-        transparent = matting.background == "transparent"
-        out = open_sink(opts.sink, "rgba" if transparent else "rgb", src.info, live=True,
-                        keyframe_seconds=opts.keyframe_seconds)
-        server = None
-        try:
-            controls = Controls(Settings(matting.background, opts.mirror, matting.downsample_ratio), transparent)
-            if opts.control is not None:  # bound now: a port in use is said before the model loads
-                from .control.server import ControlServer
-
-                host, _, port = opts.control.rpartition(":")
-                server = ControlServer(controls, host.strip("[]"), int(port), (src.info.width, src.info.height))
-                if not server.loopback:
-                    log.warning(f"--control {opts.control}: anyone on the network who has the printed URL can "
-                                "watch the camera and change the session; its token is the only key")
-            tune_allocator()  # frame-sized blocks stay in the heap (vmatte/memory.py)
-            stats = _Session(src, out, matting, opts, controls, server).run()
-            out.close()
-        except BaseException:
-            out.abort()  # a failure, or Ctrl-C before the session started or while closing: nothing is kept
-            raise
-        finally:
-            if server is not None:
-                server.close()
-    finally:
-        src.close()
-    if opts.stats_json is not None:
-        text = json.dumps(asdict(stats), indent=2) + "\n"
-        write_atomically(Path(opts.stats_json), lambda tmp: tmp.write_text(text))
-    return stats
-
 
 REPEAT = object()  # in the hand-off queue: send the last frame again (the camera is away)
 
@@ -98,49 +46,58 @@ def _placeholder(width: int, height: int) -> np.ndarray:
     return img
 
 
-class _Session:
-    """One live run: the model, the capture and sink threads, the loop, and the figures."""
+class LiveSession:
+    """One live run of `recipe` from `src` (an opened io.sources source) to `sink`: the network, the
+    capture and sink threads, the loop, and the figures. `run()` runs it once."""
 
-    def __init__(self, src, sink: Sink, matting: MattingOptions, opts: LiveOptions, controls: Controls,
+    def __init__(self, src, sink: Sink, recipe: Recipe, opts: LiveOptions, controls: Controls,
                  server: Any = None) -> None:
-        from .compose import EdgeControls
-        from .engine import Matter, resolve_ratio
-        from .engine.probe import keep_up_ratio
-        from .weights import load_model
+        from .shots import SettledShots
 
+        matting = recipe.matting
         self.src, self.sink, self.opts, self.controls, self.server = src, sink, opts, controls, server
         self.applied = controls.version
         self.look = Look(controls.current(), controls.alpha_sink, matting.background_fit,
-                         (src.info.width, src.info.height))
-        self.edges = EdgeControls(matting.matte_choke, matting.feather, matting.despill)
-        model = load_model(matting.model, matting.weights, matting.device, matting.precision)
+                         (src.info.width, src.info.height), recipe.matter)
+        self.edges = recipe.edges()
         w, h, fps = src.info.width, src.info.height, float(src.info.fps)
-        if matting.downsample_ratio == "auto" and src.live:
-            weights = Path(matting.weights).stat() if matting.weights else None
-            look = {"model": matting.model, "precision": matting.precision, "device": matting.device,
-                    "weights": [matting.weights, weights.st_size, weights.st_mtime] if weights else None,
-                    "background": matting.background, "fit": matting.background_fit,
-                    "edges": [matting.matte_choke, matting.feather, matting.despill], "sink": type(sink).__name__}
-            self.matter = keep_up_ratio(model, matting.backend, w, h, fps, matting.subject,
-                                         lambda m: self._sink_pixels(self.look.picture(m)), opts.quiet, cache_key=look,
-                                         effort=matting.effort)
-        else:
-            self.matter = Matter(model, resolve_ratio(matting.downsample_ratio, w, h, matting.subject, matting.effort),
-                                 matting.backend)
-            self.matter.prepare(w, h)
-        self.look.start(self.matter)
+        weights = Path(matting.weights).stat() if matting.weights else None
+        look = {"model": matting.model, "precision": matting.precision, "device": matting.device,
+                "weights": [matting.weights, weights.st_size, weights.st_mtime] if weights else None,
+                "background": recipe.background_spec, "fit": matting.background_fit,
+                "edges": [matting.matte_choke, matting.feather, matting.despill], "sink": type(sink).__name__}
+        matter = recipe.live_matter(w, h, fps, src.live, lambda m: self._sink_pixels(self.look.picture(m)),
+                                    opts.quiet, look)
+        self.look.start(matter)
         # What runs once runs now, before capture, so the first frame costs what the hundredth does: the
         # network at this size (a graph capture, cuDNN's tuning), the edge controls, the compositor (its
         # kernels, a background's first render) and the conversion to the sink's pixels.
-        warm = self.matter(np.zeros((h, w, 3), np.uint8))
+        warm = matter(np.zeros((h, w, 3), np.uint8))
         self._sink_pixels(self.look.picture(self.edges.apply(warm) if self.edges else warm))
-        self.matter.reset()
-        self.scene_cuts = matting.scene_cuts == "reset"
+        matter.reset()
+        # Live cannot look ahead: no settling, only a reset at a hard cut.
+        self.shots = SettledShots(matter, warmup=0, scene_cuts=matting.scene_cuts == "reset")
+        self.switching = threading.Lock()  # guards self.shots.matter: swapped by `switch`, read by `figures`
         self.stats = LiveStats()
         self.latencies, self.sink_times = Samples(), Samples()
         self.first_capture: float | None = None  # when the first frame handed to the sink was captured
         self.first_second: list[float] = []  # latencies of the frames captured within 1 s of it
         self.stages = {k: Samples() for k in ("buffer", "network", "compose", "handoff")}
+        # Shared between the threads while `run` runs:
+        self.stop = threading.Event()  # set: every thread ends
+        self.buffer = JitterBuffer(src.live)  # capture -> network; counts the frames it drops
+        self.handoff: queue.Queue = queue.Queue(maxsize=2)  # network -> sink thread
+        self.picked = 0.0  # when the network's thread took the frame in hand (perf_counter seconds)
+        self.last_picture: Any = None  # the last picture made (a pause sends it again)
+        self.last: np.ndarray | None = None  # the last RGB frame the sink got (sent again while the camera is away)
+        self.start = time.perf_counter()  # reset when the loop starts
+        self._cpu_mark = (self.start, time.process_time())
+
+    def switch(self, settings: Settings) -> None:
+        """Take new settings from the control page, between two frames: the look changes, and a new
+        ratio gives a fresh Matter from this frame on. The one place the running Matter is swapped."""
+        with self.switching:
+            self.shots.matter = self.look.apply(settings, self.shots.matter)
 
     def _sink_pixels(self, t):
         """The picture as the sink's pixels (pixels.for_sink: its encoder's planes, or an RGB array)."""
@@ -151,10 +108,10 @@ class _Session:
         with torch.inference_mode():
             return for_sink(t, self.sink)
 
-    def _deliver(self, handoff: queue.Queue) -> None:
+    def _deliver(self) -> None:
         """The sink's own thread: the conversion to the sink's pixels and its encoding overlap the next
         frame's network step (sink_ms counts both)."""
-        while (item := handoff.get()) is not END:
+        while (item := self.handoff.get()) is not END:
             if item is REPEAT:  # the camera is away: the last frame again, in its place after every newer one
                 info = self.src.info
                 self.sink.write(self.last if self.last is not None else _placeholder(info.width, info.height), 0)
@@ -175,7 +132,8 @@ class _Session:
             if not self.src.live and hasattr(self.sink, "pace"):
                 self.sink.pace()
 
-    def _capture(self, buffer: JitterBuffer, stop: threading.Event) -> None:
+    def _capture(self) -> None:
+        buffer, stop = self.buffer, self.stop
         try:
             for f in self.src.frames(stop):
                 if self.controls.current().mirror:
@@ -188,8 +146,8 @@ class _Session:
         finally:
             buffer.put(END, stop)
 
-    def _frames(self, buffer: JitterBuffer, stop: threading.Event):
-        info = self.src.info
+    def _frames(self):
+        info, buffer, stop = self.src.info, self.buffer, self.stop
         while not stop.is_set():
             item = buffer.get(timeout=max(0.05, 2.0 / float(info.fps)))
             if item is END:
@@ -202,7 +160,7 @@ class _Session:
             self.picked = time.perf_counter()
             version, settings = self.controls.frame_started()
             if version != self.applied:  # a change from the control page: from this frame on
-                self.shots.matter = self.look.apply(settings, self.shots.matter)
+                self.switch(settings)
                 self.applied = version
             if settings.paused:  # held: the sink gets the last picture again, in this frame's time
                 if self.last_picture is not None:
@@ -211,12 +169,12 @@ class _Session:
             self.stages["buffer"].add(self.picked - item.captured)
             yield item
 
-    def _figures(self) -> dict[str, Any]:
+    def figures(self) -> dict[str, Any]:
         """What the control page shows: frames, fps, recent latency, drops, the process's CPU share (of
         every core), the engine and the ratio in use, the picture size."""
-        import os
-
-        now, cpu, m = time.perf_counter(), time.process_time(), self.shots.matter
+        with self.switching:
+            m = self.shots.matter
+        now, cpu = time.perf_counter(), time.process_time()
         t0, c0 = self._cpu_mark
         self._cpu_mark = (now, cpu)
         cores = os.cpu_count() or 1
@@ -231,31 +189,25 @@ class _Session:
         import torch
 
         from .compose import render
-        from .shots import ShotMatter
 
-        shots = ShotMatter(self.matter, warmup=0, scene_cuts=self.scene_cuts)  # live cannot look ahead
-        self.shots, self.last_picture = shots, None
-        stop = threading.Event()
-        buffer = JitterBuffer(self.src.live)
-        handoff: queue.Queue = queue.Queue(maxsize=2)
-        self.handoff = handoff
-        self.last: np.ndarray | None = None
-        grabber = Worker(lambda: self._capture(buffer, stop), "vmatte-capture")
-        sender = Worker(lambda: self._deliver(handoff), "vmatte-sink")
-        start = time.perf_counter()
+        shots, stop, buffer, handoff = self.shots, self.stop, self.buffer, self.handoff
+        grabber = Worker(self._capture, "vmatte-capture")
+        sender = Worker(self._deliver, "vmatte-sink")
+        start = self.start = time.perf_counter()
+        self._cpu_mark = (start, time.process_time())
         next_status = start + STATUS_EVERY
         if self.server is not None:
-            self.buffer, self.start, self._cpu_mark = buffer, start, (start, time.process_time())
-            self.server.figures = self._figures
+            self.server.figures = self.figures
             self.server.start()
             w, h = self.src.info.width, self.src.info.height
+            # The pages' addresses are the session's output, not a message: shown even with -q.
             print(f"vmatte live: control page {self.server.url()}\nvmatte live: OBS Browser Source "
                   f"{self.server.url('output')} (width {w}, height {h})", file=sys.stderr, flush=True)
         grabber.start()
         sender.start()
         try:
             with torch.inference_mode():
-                for f, m, _ in shots.run(self._frames(buffer, stop)):
+                for f, m, _ in shots.run(self._frames()):
                     t_net = time.perf_counter()
                     self.stages["network"].add(t_net - self.picked)
                     m = self.edges.apply(m) if self.edges else m
@@ -270,7 +222,7 @@ class _Session:
                     now = time.perf_counter()
                     if not self.opts.quiet and now >= next_status:
                         self.stats.frames_dropped = buffer.dropped
-                        print(self.stats.status(now - start, self.latencies), file=sys.stderr)
+                        live_log.warning(self.stats.status(now - start, self.latencies))
                         next_status = now + STATUS_EVERY
         except KeyboardInterrupt:
             self.stats.interrupted = True  # Ctrl-C is how a live session ends: finish below as usual
@@ -294,5 +246,5 @@ class _Session:
         if self.server is not None and self.server.browser:
             s.browser_ms, s.browser_frames = percentiles(self.server.browser), len(self.server.browser)
         if not self.opts.quiet:
-            print(s.status(elapsed, self.latencies), file=sys.stderr)
+            live_log.warning(s.status(elapsed, self.latencies))
         return s

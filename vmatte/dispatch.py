@@ -7,18 +7,19 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .clip import convert_clip, load_network
+from .clip import convert_clip
 from .errors import VmatteError
 from .io.atomic import check_folder, check_writable, guard_paths, make_folder
 from .io.encoding import encoding_for
 from .io.frames import check_size
-from .io.images import is_pattern
+from .io.sequences import is_pattern
 from .io.sinks import is_image_target
 from .io.sources import open_source
 from .options import MattingOptions, OutputOptions, ScaleOptions, is_url
 from .optionspec import reject_unknown
 from .pipeline import BatchSummary, Summary
-from .roles import DEFAULT_EXT, LAYOUT, ROLES, SHORTHAND, VIDEO_EXTS, output_names
+from .recipe import Recipe
+from .roles import DEFAULT_EXT, LAYOUT, VIDEO_EXTS, is_folder, output_names, place, requested, stem
 from .weights import resolve_device
 
 
@@ -29,18 +30,11 @@ def split_options(options: dict[str, Any]) -> tuple[MattingOptions, OutputOption
 
 
 def _targets(out: OutputOptions) -> tuple[dict[str, str], set[str]]:
-    """role -> output path, and the roles whose path names a folder ('OUT/' or an existing folder)."""
-    given = {r: getattr(out, r) for r in ROLES if getattr(out, r)}
-    if out.output is not None:
-        role = SHORTHAND.get(Path(out.output).suffix.lower())
-        if role is None:
-            raise VmatteError(f"-o {out.output}: unknown output type {Path(out.output).suffix or '(none)'!r}; "
-                              "use .mov/.webm (alpha), .mp4/.mkv (composite) or a %06d.png pattern")
-        given.setdefault(role, out.output)
+    """role -> output path, and the roles whose path names a folder (roles.is_folder)."""
+    given = requested(out, "clip")
     if not given and out.report is None:
         raise VmatteError("no output asked for; add --rgba PATH, --matte PATH, --composite PATH or -o PATH")
-    folders = {r for r, p in given.items() if p.endswith(("/", "\\")) or Path(p).is_dir()}
-    return given, folders
+    return given, {r for r, p in given.items() if is_folder(p)}
 
 
 def _check_target(role: str, target: str, out: OutputOptions) -> None:
@@ -86,15 +80,9 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
             check_folder(Path(target))
     if out.report is not None:
         check_writable(Path(out.report))
-    backdrop = matting.background if matting.background and Path(matting.background).is_file() else None
-    if ("composite" in targets or out.report is not None) and matting.background is None:
-        matting = MattingOptions.pick({**vars(matting), "background": "green"})
-    if matting.background == "transparent":
-        raise VmatteError("--background transparent is for live sinks; convert writes alpha with --rgba")
-    if backdrop is not None:  # an unreadable image or video backdrop is refused before the model loads
-        from .compose import parse_background
-
-        parse_background(matting.background, matting.background_fit)
+    recipe = Recipe(matting)
+    recipe.check_background()  # an unreadable image or video backdrop is refused before the model loads
+    backdrop = recipe.backdrop_file
     src_dir = None if is_url(input) else Path(input)
     if src_dir is not None and src_dir.is_dir() and any(q.suffix.lower() in VIDEO_EXTS for q in src_dir.iterdir()):
         if out.report is not None:
@@ -102,18 +90,13 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
         if folders != set(targets):
             raise VmatteError("with an input folder, outputs must be folders (end the path with /)")
         guard_paths([backdrop], {f"--{r}": Path(p) / f"x{DEFAULT_EXT[r]}" for r, p in targets.items()}, src_dir)
-        return _convert_folder(src_dir, {r: Path(p) for r, p in targets.items()}, matting, out,
+        return _convert_folder(src_dir, {r: Path(p) for r, p in targets.items()}, recipe, out,
                                scale if parallel else None)
-    last = str(input).split("?")[0].rstrip("/").rsplit("/", 1)[-1]  # a URL's too, without making it a Path
-    stem = (last.rsplit(".", 1)[0] if "." in last else last) or "clip"
-    if src_dir is not None and not src_dir.is_file():
-        stem = src_dir.name.replace("%", "_")
-    paths = {r: Path(p) / f"{stem}{DEFAULT_EXT[r]}" if r in folders else Path(p) for r, p in targets.items()}
+    paths = place(targets, "clip", stem(input))
     report = {"--report": out.report} if out.report else {}
     guard_paths([input, backdrop], {**{f"--{r}": p for r, p in paths.items()}, **report},
                 src_dir if src_dir is not None and src_dir.is_dir() else None)
-    if matting.effort == "best":
-        check_best(input, out.stream)
+    recipe.check_input(input, out.stream)
     if parallel and (src_dir is None or src_dir.is_file()):
         from .scale import convert_jobs
 
@@ -127,29 +110,18 @@ def convert(input: str | Path, **options: Any) -> Summary | BatchSummary:
         check_size(source.info, out.max_pixels)
         for r in folders:  # one clip into a folder: named after the clip
             make_folder(paths[r].parent)
-        return convert_clip(source, paths, load_network(matting), matting, out)
+        return convert_clip(source, paths, recipe, out)
 
 
-def check_best(input: str, stream: int | None) -> None:
-    """Refuse, before any model loads, an input --effort best cannot read backwards: a URL, an image
-    sequence, a file without a seek index or with missing or repeated timestamps."""
-    if is_url(input) or not Path(input).is_file():
-        raise VmatteError(f"--effort best reads a video file again, backwards, and {input} is "
-                          f"{'a URL' if is_url(input) else 'an image sequence'}; use --effort default")
-    from .io.video_source import seek_index
-
-    why = seek_index(input, stream)[2]
-    if why is not None:
-        raise VmatteError(f"--effort best: {Path(input).name}: {why}; matte it with --effort default")
-
-
-def _convert_folder(folder: Path, targets: dict[str, Path], matting: MattingOptions, out: OutputOptions,
+def _convert_folder(folder: Path, targets: dict[str, Path], recipe: Recipe, out: OutputOptions,
                     scale: ScaleOptions | None = None) -> BatchSummary:
     """Every video in `folder`; outputs go inside the output folders, complete ones are skipped. With
     `scale`, on its workers (vmatte.scale)."""
     for target in targets.values():
         make_folder(target)
-    model = load_network(matting) if scale is None else None
+    matting = recipe.matting
+    if scale is None:
+        recipe.model  # noqa: B018 - loaded now: a network that cannot load stops the run, not each clip
     result, jobs = BatchSummary(), []
     videos = sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTS and p.is_file())
     names = output_names(videos)
@@ -170,11 +142,10 @@ def _convert_folder(folder: Path, targets: dict[str, Path], matting: MattingOpti
                 jobs.append((str(video), todo))
                 continue
             try:
-                if matting.effort == "best":
-                    check_best(str(video), None)
+                recipe.check_input(str(video))
                 with open_source(video, device=resolve_device(matting.device)) as source:
                     check_size(source.info, out.max_pixels)
-                    result.done[str(video)] = convert_clip(source, todo, model, matting, out)
+                    result.done[str(video)] = convert_clip(source, todo, recipe, out)
             except VmatteError as e:
                 result.failed[str(video)] = str(e)
             except Exception as e:  # a bug must not stop the rest of the batch; the file is reported
