@@ -76,7 +76,10 @@ def main() -> None:
 
 CHILD = """
 import json, sys
-from vmatte import live
+import vmatte
+live = getattr(vmatte, "live", None)  # the public API; an older tree has it in vmatte.live
+if not callable(live):
+    from vmatte.live import live
 s = live(sys.argv[1], sys.argv[2], background="blur:20", realtime=True, device=sys.argv[3], quiet=True)
 print(json.dumps({"fps": round(s.fps, 1), "dropped": s.frames_dropped, "p95": s.latency_ms["p95"],
                   "stage_ms_p50": s.stage_ms_p50}))

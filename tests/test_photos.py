@@ -173,7 +173,9 @@ def test_a_folder_run_that_writes_nothing_leaves_no_folders(tmp_path):
 
 
 def test_a_photo_run_says_what_it_did(photo, out, tmp_path):
-    """One photo: one line naming it a photo and where it went. A folder: a count against the folder's total."""
+    """One photo: one line naming it a photo and where it went. A folder: a line per photo and the count; its
+    progress bar is for a terminal only, so a log (stdout and stderr not terminals) gets no carriage-return
+    counters."""
     res = run_cli("convert", photo, "-o", out / "cut.png", "--still-passes", "1", "--downsample-ratio", "0.5",
                   "--device", "cpu")
     assert res.returncode == 0, res.stderr
@@ -185,4 +187,6 @@ def test_a_photo_run_says_what_it_did(photo, out, tmp_path):
     res = run_cli("convert", folder, "--rgba", f"{tmp_path / 'cuts'}/", "--still-passes", "1", "--downsample-ratio",
                   "0.5", "--device", "cpu")
     assert res.returncode == 0, res.stderr
-    assert "3/3 photos" in res.stdout, res.stdout
+    lines = res.stdout.splitlines()
+    assert [x.split()[0] for x in lines[:3]] == ["done"] * 3 and lines[-1] == "3 matted, 0 skipped, 0 failed", lines
+    assert "\r" not in res.stdout + res.stderr
