@@ -185,10 +185,11 @@ def test_best_refuses_what_it_cannot_read_backwards_before_the_model_loads(tmp_p
 
 
 def test_best_memory_stays_flat_on_a_long_clip(tmp_path):
-    """Peak memory of whole processes matting one shot of 100 and of 400 frames at 640x360: holding the
-    shot's pictures (0.7 MB each) would add 210 MB for the 300 more frames, its float mattes 1.1 GB."""
+    """Peak memory of whole processes matting one shot of 100 and of 700 frames at 640x360: holding the
+    shot's pictures (0.7 MB each) would add 420 MB for the 600 more frames, its float mattes 2.2 GB. Flat
+    runs on the 2-core machine differed by 50-220 MB from run to run (the allocators), hence 600 frames."""
     peaks = {}
-    for n in (100, 400):
+    for n in (100, 700):
         clip = _write(tmp_path / f"c{n}.mp4", _scene(n, 0, size=(640, 360)))
         code = ("import resource, sys, vmatte\n"
                 f"vmatte.convert({str(clip)!r}, matte={str(tmp_path / f'm{n}.mkv')!r}, progress=False, "
@@ -198,7 +199,7 @@ def test_best_memory_stays_flat_on_a_long_clip(tmp_path):
         assert res.returncode == 0, res.stderr
         peaks[n] = int(res.stdout.split()[-1]) / 1024  # MiB
         assert len(_alpha(tmp_path / f"m{n}.mkv")) == n
-    assert peaks[400] - peaks[100] < 150, peaks
+    assert peaks[700] - peaks[100] < 300, peaks
 
 
 def test_live_at_fast_runs_the_network_at_half_rvms_scale(clip, tmp_path):
