@@ -190,3 +190,16 @@ def test_a_photo_run_says_what_it_did(photo, out, tmp_path):
     lines = res.stdout.splitlines()
     assert [x.split()[0] for x in lines[:3]] == ["done"] * 3 and lines[-1] == "3 matted, 0 skipped, 0 failed", lines
     assert "\r" not in res.stdout + res.stderr
+
+
+def test_one_photo_into_output_folders_is_named_after_it_with_each_roles_photo_type(photo, out):
+    """`--rgba cuts/ --composite flat/ --matte mattes/` for one photo: each folder gets the photo's name with
+    its role's still type (a cut-out PNG, a flattened JPEG, a 16-bit matte PNG), never a video's extension."""
+    res = run_cli("convert", photo, "--rgba", f"{out / 'cuts'}/", "--composite", f"{out / 'flat'}/", "--matte",
+                  f"{out / 'mattes'}/", *FAST)
+    assert res.returncode == 0, res.stderr
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == \
+        ["cuts/person.png", "flat/person.jpg", "mattes/person.png"]
+    assert Image.open(out / "cuts" / "person.png").mode == "RGBA"
+    assert Image.open(out / "flat" / "person.jpg").format == "JPEG"
+    assert cv2.imread(str(out / "mattes" / "person.png"), cv2.IMREAD_UNCHANGED).dtype == np.uint16
