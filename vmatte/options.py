@@ -18,7 +18,7 @@ from .optionspec import Checked, Spec, number, option
 
 EFFORTS = ("fast", "default", "best")  # recipe.EFFORT_SCALE gives each its internal scale
 # --background when none is given, by kind of run (recipe.Recipe reads it; --help shows it).
-BACKGROUND_DEFAULTS = {"clip": "green", "photo": "white", "live": "blur:20", "export": "green"}
+BACKGROUND_DEFAULTS = {"clip": "green", "photo": "white", "live": "blur:20"}
 BACKENDS = ("auto", "torch", "cuda-graph", "onnxruntime", "tensorrt", "torch-compile")
 COLOURS = {
     "black": (0, 0, 0), "white": (255, 255, 255), "green": (0, 177, 64), "blue": (0, 71, 187),

@@ -37,7 +37,12 @@ EFFORT_SCALE = {"fast": 0.5, "default": 1.0, "best": 2.0}
 # Photos: the network's internal short side, pixels, with --downsample-ratio auto (benchmarks/still_mode.py:
 # mean MAD x1e3 against P3M-Net's mattes of the shared portraits 7.07 at 512, video mode's ratio 17.43).
 STILL_SHORT_SIDE = 512
-KINDS = ("clip", "photo", "live", "export")  # the kinds of run; each has its background default
+KINDS = ("clip", "photo", "live", "export")  # the kinds of run (all but export composite over a background)
+# --background transparent where a kind of run cannot carry it: what to write instead.
+TRANSPARENT_REFUSALS = {
+    "clip": "--background transparent is for live sinks; convert writes alpha with --rgba",
+    "photo": "--background transparent: write --rgba (.png, .webp or .tif) for a cut-out",
+}
 
 
 def load_network(matting: MattingOptions, device: str | None = None) -> LoadedModel:
@@ -134,10 +139,8 @@ class Recipe:
     def check_background(self, used: bool = True) -> None:
         """Refuse now, before the model loads, a background this kind of run cannot use, or (where it is
         `used`: photos use it only for --composite) a file that cannot be read."""
-        if self.matting.background == "transparent" and self.kind == "clip":
-            raise VmatteError("--background transparent is for live sinks; convert writes alpha with --rgba")
-        if self.matting.background == "transparent" and self.kind == "photo":
-            raise VmatteError("--background transparent: write --rgba (.png, .webp or .tif) for a cut-out")
+        if self.matting.background == "transparent" and self.kind in TRANSPARENT_REFUSALS:
+            raise VmatteError(TRANSPARENT_REFUSALS[self.kind])
         if used and self.backdrop_file is not None:
             self.background()
 
@@ -175,11 +178,6 @@ class Recipe:
 
         shots = SettledShots(self.matter(ratio), out.warmup, reset)
         return shots if segment is None else SegmentShots(shots, segment, preroll)
-
-    def planner_shots(self, source: Source, out: OutputOptions) -> Shots | None:
-        """What the scale-out planner runs to keep one process's state at each segment start (None: no
-        state is carried, as with --effort best, whose segments start at cuts)."""
-        return None if self.best else self.shots(source, out)
 
     def split_rule(self) -> str:
         """How scale-out may split a clip: 'any' (segments anywhere, states carried), 'cuts' (only at hard

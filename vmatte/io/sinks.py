@@ -7,6 +7,7 @@ every temporary file. Drivers call abort() on every failure path.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Protocol
 
@@ -72,8 +73,6 @@ class VirtualCameraSink:
             import pyvirtualcam
         except ImportError:
             raise VmatteError("the virtual camera needs pyvirtualcam: pip install 'vmatte[virtualcam]'") from None
-        import os
-
         self.layout = layout
         try:
             self.cam = pyvirtualcam.Camera(info.width, info.height, float(info.fps), device=device,

@@ -118,7 +118,7 @@ class _Planner:
     def _shots(self, source):
         """The network as one process runs it on this source (loaded once): the planner keeps its state at
         each segment start."""
-        return self.recipe.planner_shots(source, self.out)
+        return self.recipe.shots(source, self.out)
 
     def _prepare(self, plan: FilePlan, work: Path) -> dict[int, tuple[int, int]]:
         """Keep the work folder (a resume) when it was made for this very input, outputs and options;
