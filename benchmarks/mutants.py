@@ -276,6 +276,9 @@ MUTANTS = [
     ("live probes the ratio for a file played as fast as it decodes", "vmatte/recipe.py",
      '        if m.downsample_ratio == "auto" and measure:', '        if m.downsample_ratio == "auto":',
      "tests/test_effort.py -k live_at_fast"),
+    ("an unknown virtual camera backend reaches pyvirtualcam", "vmatte/io/sinks.py",
+     "        if backend is not None and backend not in known:\n", "        if False:\n",
+     "tests/test_live.py -k unknown_virtual"),
 ]
 
 

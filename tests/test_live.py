@@ -416,3 +416,19 @@ def test_the_automatic_ratio_probe_says_what_it_is_doing_before_it_starts(model,
     caplog.clear()
     keep_up_ratio(model, "auto", 96, 64, 1000.0, 1.0, lambda m: m.pha, quiet=True)
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_an_unknown_virtual_camera_backend_is_one_line(tmp_path, monkeypatch):
+    """VMATTE_VIRTUAL_CAMERA_BACKEND naming no backend pyvirtualcam has: one line naming the variable and
+    the backends there are, exit 2, no traceback (pyvirtualcam itself raises a KeyError)."""
+    from clitools import assert_clean_failure
+    from clitools import vmatte as run_cli
+
+    clip = tmp_path / "in.mkv"
+    write_clip(clip, person_frames(3, 64, 48), fps=Fraction(30), audio=False, timecode=None)
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setenv("VMATTE_VIRTUAL_CAMERA_BACKEND", "no-such-backend")
+    res = run_cli("live", "--source", clip, "--sink", "virtual")
+    assert_clean_failure(res, out, "VMATTE_VIRTUAL_CAMERA_BACKEND='no-such-backend'")
+    assert "v4l2loopback" in res.stderr or "none" in res.stderr

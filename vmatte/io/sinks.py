@@ -74,10 +74,14 @@ class VirtualCameraSink:
         except ImportError:
             raise VmatteError("the virtual camera needs pyvirtualcam: pip install 'vmatte[virtualcam]'") from None
         self.layout = layout
+        backend = os.environ.get(CAMERA_BACKEND_ENV) or None
+        known = sorted(pyvirtualcam.camera.BACKENDS)  # this platform's, and any registered
+        if backend is not None and backend not in known:
+            raise VmatteError(f"{CAMERA_BACKEND_ENV}={backend!r} is not a virtual camera backend here (one of "
+                              f"{', '.join(known) or 'none'}); unset it to use the platform's own")
         try:
             self.cam = pyvirtualcam.Camera(info.width, info.height, float(info.fps), device=device,
-                                           fmt=pyvirtualcam.PixelFormat.RGB,
-                                           backend=os.environ.get(CAMERA_BACKEND_ENV) or None)
+                                           fmt=pyvirtualcam.PixelFormat.RGB, backend=backend)
         except RuntimeError as e:
             text = str(e).lower()
             if "loopback" in text or "no device" in text or "not installed" in text or "obs" in text:
